@@ -1,0 +1,107 @@
+"""Reverie's entry point: `python main.py [command]` (also the `reverie` console script).
+
+Thin on purpose: argparse here, the work in `app/` and `model/`. Nothing runs at import.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+BACKENDS = ("auto", "cpu", "cuda", "torch")
+
+# command -> "module:function" that takes the parsed args and returns an exit code
+HANDLERS = {
+    "play": "app.player:run",
+    "render": "model.render:run_render",
+    "replay": "model.render:run_replay",
+    "bench": "model.bench:run",
+    "seeds": "model.pack:run_list_seeds",
+    "capture": "model.capture:run",
+    "train": "model.train:run",
+    "eval": "model.evaluate:run",
+    "export": "model.export:run",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reverie", description="Interactive video you can walk into.")
+    sub = parser.add_subparsers(dest="command")
+
+    play = sub.add_parser("play", help="the player (the default)")
+    _world_args(play)
+    play.add_argument("--record", metavar="OUT.mp4", help="start recording at once")
+
+    render = sub.add_parser("render", help="render frames offline from a scene seed and actions")
+    _world_args(render)
+    render.add_argument("--actions", required=True, help="actions .npz or .json")
+    render.add_argument("--out", required=True, help="OUT.npz or OUT.mp4")
+    render.add_argument("--steps", type=int, help="number of frames (default: all actions)")
+    render.add_argument("--rng-seed", type=int, default=0)
+    render.add_argument("--denoise-steps", type=int, help="denoising steps per frame (1-4)")
+    render.add_argument("--scale", type=int, default=1, help="MP4 upscale factor")
+
+    replay = sub.add_parser("replay", help="rebuild a recorded session's frames")
+    replay.add_argument("session", help="SESSION.json written beside a recording")
+    replay.add_argument("--out", required=True, help="OUT.npz or OUT.mp4")
+    replay.add_argument("--scale", type=int, default=1, help="MP4 upscale factor")
+
+    bench = sub.add_parser("bench", help="measure frames per second and the per-stage split")
+    bench.add_argument("--world", default=None)
+    bench.add_argument("--frames", type=int, default=1000)
+    bench.add_argument("--backend", choices=BACKENDS, default="auto")
+    bench.add_argument("--denoise-steps", type=int, help="denoising steps per frame (1-4)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+
+    seeds = sub.add_parser("seeds", help="list scene seeds")
+    seeds.add_argument("--world", default=None)
+
+    capture = sub.add_parser("capture", help="capture engine trajectories (needs the train extra)")
+    capture.add_argument("--out", required=True)
+    capture.add_argument("--frames", type=int, required=True)
+    capture.add_argument("--maps", default=None, help="comma-separated, e.g. MAP01,MAP02 (default all 32)")
+    capture.add_argument("--seed", type=int, default=0)
+    capture.add_argument("--workers", type=int, default=1)
+    capture.add_argument("--policy", choices=("explorer", "random"), default="explorer")
+    capture.add_argument("--report", action="store_true", help="also save a contact sheet PNG")
+
+    for name, text in (("train", "train the tokenizer, then the dynamics"),
+                       ("eval", "fidelity against the engine"),
+                       ("export", "ONNX files and a world pack")):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _world_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--world", default=None, help="world id or pack folder (default: freedoom)")
+    p.add_argument("--seed", default=None, help="scene seed name, or a .npz/.png/.jpg path")
+    p.add_argument("--backend", choices=BACKENDS, default="auto")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "play"
+    if args.command is None:
+        args = build_parser().parse_args(["play"])
+    module_name, func_name = HANDLERS[command].split(":")
+    from model.errors import UserError
+    try:
+        handler = getattr(importlib.import_module(module_name), func_name)
+        return int(handler(args) or 0)
+    except UserError as exc:
+        print(f"reverie {command}: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name in ("torch", "vizdoom", "onnx", "safetensors"):
+            print(f"reverie {command}: needs the 'train' extra ({exc.name} is not installed): "
+                  "pip install -e '.[train]'", file=sys.stderr)
+            return 2
+        raise
+    except KeyboardInterrupt:
+        print(f"reverie {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

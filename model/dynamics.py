@@ -1,0 +1,206 @@
+"""Causal dynamics transformer over latent tokens.
+
+Each frame is 48 tokens (2x2 patches of the 16x12 latent). Attention is block-causal
+across frames: a frame's tokens see each other and the frames before it, up to W back.
+Time enters only as a learned per-head bias on a key frame's *age* (how many frames
+before the query it is), never as a position baked into the keys: that is what lets
+the player keep keys/values in a fixed ring buffer for ever, with no position that
+can overflow (DESIGN.md section 5).
+
+Each frame carries one conditioning vector: its noise level and the action that led to
+it (a null flag for the seed frame). It modulates every block through adaLN-Zero (DiT).
+
+One function, `frame_pass`, serves training, the ONNX export and the CUDA runtime.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from model.world import N_BUTTONS
+
+ACTION_DIM = N_BUTTONS + 1          # 8 buttons + "no action" flag (the seed frame)
+MASKED_AGE = -1                     # an age that means "not visible"
+
+
+@dataclass(frozen=True)
+class DynamicsConfig:
+    latent_channels: int = 8
+    latent_h: int = 12
+    latent_w: int = 16
+    patch: int = 2
+    width: int = 256
+    depth: int = 8
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    window: int = 16                # W: past frames a frame can see
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return (self.latent_h // self.patch) * (self.latent_w // self.patch)
+
+    @property
+    def patch_dim(self) -> int:
+        return self.latent_channels * self.patch * self.patch
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "DynamicsConfig":
+        return DynamicsConfig(**d)
+
+
+DYNAMICS_PRESETS = {
+    "tiny": DynamicsConfig(width=32, depth=2, heads=2, window=4),
+    "small": DynamicsConfig(width=192, depth=6, heads=3, window=16),
+    "base": DynamicsConfig(width=256, depth=8, heads=4, window=16),
+}
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+def timestep_embedding(tau: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of noise levels in [0, 1]: (N,) -> (N, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=tau.device) / half)
+    args = tau[:, None].float() * 1000.0 * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: DynamicsConfig):
+        super().__init__()
+        d = cfg.width
+        self.heads = cfg.heads
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        hidden = int(d * cfg.mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
+
+    def forward(self, x, cond, ctx_k, ctx_v, bias):
+        """x (B, F, N, d) frame tokens; cond (B, F, d); ctx_k/v (B, H, M, hd) cached
+        keys/values; bias (H, F*N, M + F*N) age bias and mask.
+        Returns x and this call's k, v (B, H, F*N, hd)."""
+        b, n_frames, n_tok, d = x.shape
+        s1, c1, g1, s2, c2, g2 = self.ada(cond)[:, :, None, :].chunk(6, dim=-1)  # (B, F, 1, d)
+        h = modulate(self.norm1(x), s1, c1).reshape(b, n_frames * n_tok, d)
+        qkv = self.qkv(h).reshape(b, n_frames * n_tok, 3, self.heads, d // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)                 # each (B, H, F*N, hd)
+        keys = torch.cat([ctx_k, k], dim=2)                  # (B, H, M + F*N, hd)
+        values = torch.cat([ctx_v, v], dim=2)
+        att = F.scaled_dot_product_attention(q, keys, values, attn_mask=bias[None])
+        att = att.transpose(1, 2).reshape(b, n_frames, n_tok, d)               # (B, F, N, d)
+        x = x + g1 * self.proj(att)
+        x = x + g2 * self.mlp(modulate(self.norm2(x), s2, c2))
+        return x, k, v
+
+
+class Dynamics(nn.Module):
+    def __init__(self, cfg: DynamicsConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.width
+        self.patch_in = nn.Linear(cfg.patch_dim, d)
+        self.pos = nn.Parameter(torch.zeros(1, 1, cfg.tokens_per_frame, d))
+        self.tau_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.action_emb = nn.Linear(ACTION_DIM, d)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        # age_bias[h, a]: bias for a key frame a frames before the query (a = 0..W).
+        self.age_bias = nn.Parameter(torch.zeros(cfg.heads, cfg.window + 1))
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
+        self.patch_out = nn.Linear(d, cfg.patch_dim)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.normal_(self.pos, std=0.02)
+        for block in self.blocks:       # adaLN-Zero: every block starts as the identity
+            nn.init.zeros_(block.ada[-1].weight)
+            nn.init.zeros_(block.ada[-1].bias)
+        nn.init.zeros_(self.final_ada[-1].weight)
+        nn.init.zeros_(self.final_ada[-1].bias)
+        nn.init.zeros_(self.patch_out.weight)
+        nn.init.zeros_(self.patch_out.bias)
+        with torch.no_grad():           # a recency prior: nearer frames start more visible
+            ages = torch.arange(self.cfg.window + 1, dtype=torch.float32)
+            slopes = torch.linspace(0.5, 0.05, self.cfg.heads)[:, None]
+            self.age_bias.copy_(-slopes * ages)
+
+    # -- tokens <-> latents -------------------------------------------------------------
+    def patchify(self, z: torch.Tensor) -> torch.Tensor:
+        c, p = self.cfg, self.cfg.patch
+        b, f = z.shape[:2]
+        z = z.reshape(b, f, c.latent_channels, c.latent_h // p, p, c.latent_w // p, p)
+        z = z.permute(0, 1, 3, 5, 2, 4, 6)                                    # (B, F, h', w', C, p, p)
+        return z.reshape(b, f, c.tokens_per_frame, c.patch_dim)               # (B, F, N, C*p*p)
+
+    def unpatchify(self, t: torch.Tensor) -> torch.Tensor:
+        c, p = self.cfg, self.cfg.patch
+        b, f = t.shape[:2]
+        t = t.reshape(b, f, c.latent_h // p, c.latent_w // p, c.latent_channels, p, p)
+        t = t.permute(0, 1, 4, 2, 5, 3, 6)                                    # (B, F, C, h', p, w', p)
+        return t.reshape(b, f, c.latent_channels, c.latent_h, c.latent_w)
+
+    def condition(self, tau: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """tau (B, F), action (B, F, 9) -> (B, F, d)."""
+        emb = timestep_embedding(tau.reshape(-1), self.cfg.width).reshape(*tau.shape, -1)
+        return self.tau_mlp(emb) + self.action_emb(action)
+
+    def attention_bias(self, ages: torch.Tensor) -> torch.Tensor:
+        """Frame-level ages (F, K) -> token-level additive bias (H, F*N, K*N).
+
+        ages[f, k] is how many frames key frame k lies before query frame f;
+        MASKED_AGE (or any age outside 0..W) hides the key frame.
+        """
+        n = self.cfg.tokens_per_frame
+        visible = (ages >= 0) & (ages <= self.cfg.window)
+        bias = self.age_bias[:, ages.clamp(0, self.cfg.window)]                # (H, F, K)
+        bias = torch.where(visible[None], bias, torch.full_like(bias, -1e9))
+        return bias.repeat_interleave(n, dim=1).repeat_interleave(n, dim=2)
+
+    # -- the one pass -------------------------------------------------------------------
+    def frame_pass(self, z, tau, action, ctx_k, ctx_v, ages):
+        """Run F frames (per batch item) against a cache of M key/value tokens.
+
+        z (B, F, C, h, w) latents; tau (B, F) noise levels; action (B, F, 9);
+        ctx_k, ctx_v (L, B, H, M, hd); ages (F, M/N + F): frame ages of the cache's
+        frames, then of this call's frames. Returns the predicted clean latents
+        (B, F, C, h, w) and this call's keys/values (L, B, H, F*N, hd).
+        """
+        x = self.patch_in(self.patchify(z)) + self.pos                         # (B, F, N, d)
+        cond = self.condition(tau, action)                                     # (B, F, d)
+        bias = self.attention_bias(ages)
+        new_k, new_v = [], []
+        for i, block in enumerate(self.blocks):
+            x, k, v = block(x, cond, ctx_k[i], ctx_v[i], bias)
+            new_k.append(k)
+            new_v.append(v)
+        shift, scale = self.final_ada(cond)[:, :, None, :].chunk(2, dim=-1)
+        out = self.patch_out(modulate(self.final_norm(x), shift, scale))
+        return self.unpatchify(out), torch.stack(new_k), torch.stack(new_v)
+
+    def empty_cache(self, batch: int = 1, device=None, dtype=torch.float32):
+        c = self.cfg
+        shape = (c.depth, batch, c.heads, 0, c.head_dim)
+        return torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
