@@ -65,12 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--policy", choices=("explorer", "random"), default="explorer")
     capture.add_argument("--report", action="store_true", help="also save a contact sheet PNG")
 
+    # These parse their own options (model/train.py, evaluate.py, export.py).
     for name, text in (("train", "train the tokenizer, then the dynamics"),
                        ("eval", "fidelity against the engine"),
                        ("export", "ONNX files and a world pack")):
-        p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
+        sub.add_parser(name, help=text, add_help=False)
     return parser
+
+
+SELF_PARSING = ("train", "eval", "export")
 
 
 def _world_args(p: argparse.ArgumentParser) -> None:
@@ -80,10 +83,12 @@ def _world_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    command = args.command or "play"
-    if args.command is None:
-        args = build_parser().parse_args(["play"])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SELF_PARSING:
+        args = argparse.Namespace(command=argv[0], rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv or ["play"])
+    command = args.command
     module_name, func_name = HANDLERS[command].split(":")
     from model.errors import UserError
     try:

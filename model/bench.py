@@ -1,0 +1,94 @@
+"""`bench`: frames per second of the world session, and where the time goes.
+
+Steps the session back to back (no 40 ms wait) under a human-like action pattern and
+reports fps, p50/p99 step time, the per-stage split and process memory.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import time
+
+import numpy as np
+
+from model.errors import UserError
+from model.progress import Progress
+from model.runtime import open_world
+from model.world import BUTTONS, action_from_names
+
+WARMUP = 20
+
+
+def bench_actions(n: int, seed: int = 0) -> np.ndarray:
+    """Held keys of random lengths, like a person walking and turning."""
+    rng = np.random.default_rng(seed)
+    combos = [{"MOVE_FORWARD"}, {"MOVE_FORWARD", "TURN_LEFT"}, {"MOVE_FORWARD", "TURN_RIGHT"},
+              {"TURN_LEFT"}, {"TURN_RIGHT"}, {"MOVE_LEFT"}, {"MOVE_RIGHT"}, {"MOVE_BACKWARD"},
+              {"ATTACK"}, {"USE"}, set()]
+    out = []
+    while len(out) < n:
+        out += [action_from_names(combos[rng.integers(len(combos))])] * int(rng.integers(5, 40))
+    return np.stack(out[:n])
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bench(world_id, frames: int, backend: str, denoise_steps=None, show_progress=True) -> dict:
+    if frames < 1:
+        raise UserError(f"--frames must be at least 1, got {frames}")
+    world = open_world(world_id)
+    sampler = {"steps": denoise_steps} if denoise_steps else {}
+    session = world.session(backend=backend, **sampler)
+    session.reset(world.load_seed(None), rng_seed=0)
+    actions = bench_actions(frames + WARMUP)
+    for a in actions[:WARMUP]:
+        session.step(a)
+    step_ms, stages = np.zeros(frames), np.zeros((frames, 3))
+    rss = []
+    progress = Progress(frames, "bench") if show_progress else None
+    for i, a in enumerate(actions[WARMUP:]):
+        t = time.perf_counter()
+        session.step(a)
+        step_ms[i] = (time.perf_counter() - t) * 1e3
+        tm = session.timings
+        stages[i] = tm.dynamics_ms, tm.decode_ms, step_ms[i] - tm.dynamics_ms - tm.decode_ms
+        if i % 100 == 0:
+            rss.append(rss_mb())
+        if progress:
+            progress(i + 1)
+    if progress:
+        progress.close()
+    return {
+        "backend": session.backend_name, "world": world.id, "frames": frames,
+        "denoise_steps": session.steps,
+        "fps": round(frames / (step_ms.sum() / 1e3), 2),
+        "p50_step_ms": round(float(np.percentile(step_ms, 50)), 2),
+        "p99_step_ms": round(float(np.percentile(step_ms, 99)), 2),
+        "stages_ms": {"dynamics": round(float(stages[:, 0].mean()), 2),
+                      "decode": round(float(stages[:, 1].mean()), 2),
+                      "other": round(float(stages[:, 2].mean()), 2)},
+        "rss_mb_first": round(rss[0], 1), "rss_mb_last": round(rss[-1], 1),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
+
+
+def run(args) -> int:
+    result = run_bench(args.world, args.frames, args.backend, args.denoise_steps, show_progress=not args.json)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['backend']}: {result['fps']} fps over {result['frames']} frames, "
+              f"p50 {result['p50_step_ms']} ms, p99 {result['p99_step_ms']} ms "
+              f"(dynamics {result['stages_ms']['dynamics']}, decode {result['stages_ms']['decode']}, "
+              f"other {result['stages_ms']['other']}), memory {result['rss_mb_last']} MB")
+    return 0
+
+
+__all__ = ["run", "run_bench", "bench_actions", "BUTTONS"]

@@ -1,0 +1,327 @@
+"""`python main.py capture`: engine trajectories for training, sharded, resumable, reproducible.
+
+The engine settings are the contract of DESIGN.md section 2 and live in one place,
+`make_game`, which the tests also use to re-render frames and check them against shards.
+Each shard holds whole episodes and depends only on (--seed, --maps, --policy, its index),
+so workers can make any subset, a rerun skips shards already on disk, and the same
+arguments give byte-identical files. The shard format is in `model/dataset.py`.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import vizdoom as vzd
+
+from model.dataset import SHARD_NAME, contact_sheet, dataset_report, format_report, write_npz, write_png
+from model.errors import UserError
+from model.explorer import Observation, make_policy
+from model.world import BUTTONS, ENGINE_H, ENGINE_W, N_BUTTONS
+
+MAPS = tuple(f"MAP{i:02d}" for i in range(1, 33))
+SHARD_FRAMES = 2000
+EPISODE_FRAMES = (400, 2000)     # 11-57 s of play at 35 tics/s
+FORMAT_VERSION = 1
+
+
+def wad_path() -> Path:
+    """The freedoom2.wad that ships inside the vizdoom package."""
+    return Path(vzd.__file__).parent / "freedoom2.wad"
+
+
+def make_game(map_name: str, seed: int, depth: bool = False) -> vzd.DoomGame:
+    """The one engine set-up (DESIGN.md section 2), started on `map_name` with `seed`.
+
+    The depth buffer is a separate output (the explorer steers by it); the RGB frame is the
+    same with it on or off. Episodes never time out: they end when capture says so.
+    """
+    game = vzd.DoomGame()
+    game.set_doom_game_path(str(wad_path()))
+    game.set_doom_map(map_name)
+    game.set_screen_resolution(vzd.ScreenResolution.RES_160X120)
+    game.set_screen_format(vzd.ScreenFormat.RGB24)
+    game.set_render_hud(False)
+    game.set_render_crosshair(False)
+    game.set_render_weapon(True)
+    game.add_game_args("-nomonsters")
+    game.set_available_buttons([getattr(vzd.Button, name) for name in BUTTONS])
+    game.set_available_game_variables(
+        [vzd.GameVariable.POSITION_X, vzd.GameVariable.POSITION_Y, vzd.GameVariable.ANGLE])
+    game.set_depth_buffer_enabled(depth)
+    game.set_episode_timeout(0)
+    game.set_window_visible(False)
+    game.set_mode(vzd.Mode.PLAYER)
+    game.set_doom_config_path(str(_fresh_config_path()))
+    game.init()
+    start_episode(game, map_name, seed)
+    return game
+
+
+def _fresh_config_path() -> Path:
+    """A private, empty engine .ini: nothing saved by an earlier run can change the frames,
+    and concurrent workers do not race on one file in the current directory."""
+    folder = Path(tempfile.gettempdir()) / "reverie-vizdoom"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{os.getpid()}.ini"
+    path.unlink(missing_ok=True)
+    return path
+
+
+def start_episode(game: vzd.DoomGame, map_name: str, seed: int) -> None:
+    """A new episode; reseeding first makes it independent of the episodes played before."""
+    game.set_seed(seed)
+    game.set_doom_map(map_name)
+    game.new_episode()
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    index: int
+    frames: int
+    map_name: str
+    seed: int
+    policy: str
+
+
+@dataclass(frozen=True)
+class CapturePlan:
+    out: Path
+    frames: int
+    maps: tuple[str, ...]
+    seed: int
+    policy: str
+    workers: int
+
+    def shards(self) -> list[ShardSpec]:
+        """Fixed-size shards (the last one shorter), maps dealt round-robin in a seeded order."""
+        order = np.random.default_rng(self.seed).permutation(len(self.maps))
+        count = -(-self.frames // SHARD_FRAMES)
+        return [ShardSpec(k, min(SHARD_FRAMES, self.frames - k * SHARD_FRAMES),
+                          self.maps[order[k % len(self.maps)]], self.seed, self.policy)
+                for k in range(count)]
+
+    def manifest(self) -> dict:
+        fields = asdict(self)
+        del fields["out"], fields["workers"]   # neither changes what is captured
+        return {"format": FORMAT_VERSION, "shard_frames": SHARD_FRAMES, **fields, "maps": list(self.maps)}
+
+    def shard_path(self, spec: ShardSpec) -> Path:
+        return self.out / SHARD_NAME.format(spec.index)
+
+
+# ---- one shard ----------------------------------------------------------------------------
+
+def capture_shard(game: vzd.DoomGame, spec: ShardSpec, on_frames=lambda n: None) -> dict[str, np.ndarray]:
+    """Play whole episodes on the shard's map until the shard is full."""
+    rng = np.random.default_rng([spec.seed, spec.index])
+    arrays = _empty_shard(spec.frames)
+    map_number = int(spec.map_name[3:])
+    t = 0
+    while t < spec.frames:
+        length = _episode_length(rng, spec.frames - t)
+        episode_seed = int(rng.integers(2**31 - 1))
+        policy = make_policy(spec.policy, np.random.default_rng(rng.integers(2**63)))
+        start_episode(game, spec.map_name, episode_seed)
+        played = _play(game, policy, arrays, t, length, map_number)
+        arrays["episode_start"][t] = True
+        arrays["episode_seed"][t:t + played] = episode_seed
+        arrays["map"][t:t + played] = map_number
+        t += played
+        on_frames(played)
+    return arrays
+
+
+def _empty_shard(frames: int) -> dict[str, np.ndarray]:
+    return {
+        "frames": np.zeros((frames, ENGINE_H, ENGINE_W, 3), np.uint8),
+        "actions": np.zeros((frames, N_BUTTONS), np.uint8),
+        "vars": np.zeros((frames, 4), np.float32),
+        "episode_start": np.zeros(frames, bool),
+        "map": np.zeros(frames, np.uint8),
+        "episode_seed": np.zeros(frames, np.int64),
+    }
+
+
+def _episode_length(rng: np.random.Generator, left: int) -> int:
+    """A realistic episode length; a remainder too short to be an episode joins this one."""
+    length = int(rng.integers(EPISODE_FRAMES[0], EPISODE_FRAMES[1] + 1))
+    return left if left - length < EPISODE_FRAMES[0] else length
+
+
+def _play(game, policy, arrays: dict, t0: int, length: int, map_number: int) -> int:
+    """Record up to `length` frames from the running episode; fewer if the level ends
+    (the player reaches an exit or dies in a hazard). Returns the number recorded."""
+    for i in range(length):
+        state = game.get_state()
+        x, y, angle = state.game_variables
+        arrays["frames"][t0 + i] = state.screen_buffer
+        arrays["vars"][t0 + i] = (map_number, x, y, angle)
+        action = policy.act(Observation(float(x), float(y), float(angle), state.depth_buffer))
+        arrays["actions"][t0 + i] = action
+        game.make_action(action.tolist(), 1)
+        if game.is_episode_finished():
+            return i + 1
+    return length
+
+
+def _capture_shards(plan: CapturePlan, specs: list[ShardSpec], on_frames) -> None:
+    """Capture and write shards one after another in this process."""
+    game = make_game(specs[0].map_name, 0, depth=plan.policy == "explorer")
+    try:
+        for spec in specs:
+            write_npz(plan.shard_path(spec), capture_shard(game, spec, on_frames))
+    finally:
+        game.close()
+
+
+def _worker(plan: CapturePlan, specs: list[ShardSpec], messages) -> None:
+    """A worker process: its shards, with progress and failures sent to the parent."""
+    try:
+        _capture_shards(plan, specs, lambda n: messages.put(("frames", n)))
+        messages.put(("done", None))
+    except BaseException:  # the parent reports it; a silent dead worker would hang the bar
+        messages.put(("error", traceback.format_exc()))
+
+
+# ---- many shards: workers and progress --------------------------------------------------------
+
+class Progress:
+    """One updating stderr line: frames done / total, frames per second, time left."""
+
+    def __init__(self, total: int, done: int = 0, stream=sys.stderr):
+        self.total, self.done, self.stream = total, done, stream
+        self.start_done, self.start = done, time.monotonic()
+        self.shown = 0.0
+
+    def add(self, frames: int) -> None:
+        self.done += frames
+        now = time.monotonic()
+        if now - self.shown >= 0.25 or self.done >= self.total:
+            self.shown = now
+            fps = (self.done - self.start_done) / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / fps if fps > 0 else 0.0
+            self.stream.write(f"\rcapture: {self.done:,}/{self.total:,} frames  {fps:,.0f} fps  "
+                              f"ETA {int(eta) // 60}:{int(eta) % 60:02d}  ")
+            self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _run_parallel(plan: CapturePlan, todo: list[ShardSpec], progress: Progress) -> None:
+    """Worker w makes todo[w::K]: a fixed subset, and shards do not depend on who makes them."""
+    ctx = multiprocessing.get_context("spawn")     # no forked engine or thread state
+    messages = ctx.Queue()
+    count = min(plan.workers, len(todo))
+    procs = [ctx.Process(target=_worker, args=(plan, todo[w::count], messages), daemon=True)
+             for w in range(count)]
+    try:
+        for p in procs:
+            p.start()
+        running = count
+        while running:
+            try:
+                kind, value = messages.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs):
+                    raise RuntimeError("capture workers exited without finishing") from None
+                continue
+            if kind == "frames":
+                progress.add(value)
+            elif kind == "done":
+                running -= 1
+            else:
+                raise RuntimeError(f"a capture worker failed:\n{value}")
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+
+
+def run(args) -> int:
+    """`capture --out DIR --frames N [--maps ...] [--seed S] [--workers K] [--policy P] [--report]`."""
+    plan = _plan_from_args(args)
+    _claim_out(plan)
+    specs = plan.shards()
+    todo = [s for s in specs if not plan.shard_path(s).exists()]
+    progress = Progress(plan.frames, done=plan.frames - sum(s.frames for s in todo))
+    if todo:
+        if plan.workers == 1 or len(todo) == 1:
+            _capture_shards(plan, todo, progress.add)
+        else:
+            _run_parallel(plan, todo, progress)
+    progress.add(0)
+    progress.close()
+    _write_report(plan, [plan.shard_path(s) for s in specs], sheet=args.report)
+    return 0
+
+
+def _write_report(plan: CapturePlan, paths: list[Path], sheet: bool) -> None:
+    report = {"policy": plan.policy, "seed": plan.seed, **dataset_report(paths)}
+    tmp = plan.out / "report.tmp.json"
+    tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, plan.out / "report.json")
+    print(format_report(report))
+    if sheet:
+        write_png(plan.out / "contact_sheet.png", contact_sheet(paths))
+        print(f"contact sheet: {plan.out / 'contact_sheet.png'}")
+
+
+# ---- input checks ---------------------------------------------------------------------------
+
+def parse_maps(text: str | None) -> tuple[str, ...]:
+    """`MAP01,map07` -> ('MAP01', 'MAP07'); None means all 32."""
+    if text is None:
+        return MAPS
+    names = [n.strip().upper() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError("--maps: no map named (expected e.g. MAP01,MAP02)")
+    for name in names:
+        if name not in MAPS:
+            raise UserError(f"--maps: unknown map '{name}' (freedoom2.wad has MAP01..MAP32)")
+    return tuple(dict.fromkeys(names))
+
+
+def _plan_from_args(args) -> CapturePlan:
+    if args.frames < 1:
+        raise UserError(f"--frames must be at least 1, got {args.frames}")
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {args.seed}")
+    return CapturePlan(Path(args.out), args.frames, parse_maps(args.maps), args.seed,
+                       args.policy, args.workers)
+
+
+def _claim_out(plan: CapturePlan) -> None:
+    """Make --out, check it is writable, and refuse to mix two different captures in it."""
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=plan.out):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {plan.out}: not a writable folder ({exc.strerror or exc})") from None
+    path = plan.out / "capture.json"
+    manifest = plan.manifest()
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: unreadable ({exc})") from None
+        if old != manifest:
+            changed = sorted(k for k in manifest if old.get(k) != manifest[k])
+            raise UserError(f"--out {plan.out}: holds a capture with other settings "
+                            f"({', '.join(changed)}); resume with the same arguments or use another folder")
+        return
+    path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

@@ -1,0 +1,156 @@
+"""Export: ONNX files for the runtime and a complete world pack.
+
+    python main.py export --checkpoint runs/freedoom --out assets/worlds/freedoom
+    python main.py export --random --preset small --out /tmp/pack   # untrained, for tests
+
+The pack's world.json lists every model file with its sha256; the player refuses a
+pack whose files do not match.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from model.checkpoint import round_to, save_world_modules
+from model.dynamics import ACTION_DIM, DYNAMICS_PRESETS, Dynamics
+from model.errors import UserError
+from model.pack import PACK_FORMAT, sha256_file
+from model.tokenizer import TOKENIZER_PRESETS, Tokenizer
+from model.world import BUTTONS, FPS
+
+OPSET = 18
+FREEDOOM_LICENCE = ("Freedoom art (freedoom2.wad, BSD-3-Clause, the Freedoom project) "
+                    "rendered by ViZDoom; model weights trained by Reverie on those frames.")
+
+
+class _Encode(torch.nn.Module):
+    def __init__(self, tok: Tokenizer):
+        super().__init__()
+        self.tok = tok
+
+    def forward(self, frames):
+        return self.tok.encode(frames)
+
+
+class _Decode(torch.nn.Module):
+    def __init__(self, tok: Tokenizer):
+        super().__init__()
+        self.tok = tok
+
+    def forward(self, z):
+        return self.tok.decode(z)
+
+
+class _FramePass(torch.nn.Module):
+    def __init__(self, dyn: Dynamics):
+        super().__init__()
+        self.dyn = dyn
+
+    def forward(self, z, tau, action, ctx_k, ctx_v, ages):
+        return self.dyn.frame_pass(z, tau, action, ctx_k, ctx_v, ages)
+
+
+def export_onnx(tokenizer: Tokenizer, dynamics: Dynamics, out: Path) -> dict[str, Path]:
+    """Write encoder/dynamics/decoder ONNX files; returns role -> path."""
+    import warnings
+    tokenizer.eval()
+    dynamics.eval()
+    cfg, tcfg = dynamics.cfg, tokenizer.cfg
+    h, w = tcfg.latent_hw
+    n_ctx = cfg.window * cfg.tokens_per_frame
+    ctx = torch.zeros(cfg.depth, 1, cfg.heads, n_ctx, cfg.head_dim)
+    ages = torch.zeros(2, cfg.window + 2, dtype=torch.int64)
+    specs = {
+        "encoder": (_Encode(tokenizer), (torch.zeros(1, tcfg.frame_h, tcfg.frame_w, 3, dtype=torch.uint8),),
+                    ["frames"], ["z"], {"frames": {0: "T"}, "z": {0: "T"}}),
+        "decoder": (_Decode(tokenizer), (torch.zeros(1, tcfg.latent_channels, h, w),),
+                    ["z"], ["frame"], {}),
+        "dynamics": (_FramePass(dynamics),
+                     (torch.zeros(1, 2, tcfg.latent_channels, h, w), torch.zeros(1, 2),
+                      torch.zeros(1, 2, ACTION_DIM), ctx, ctx.clone(), ages),
+                     ["z", "tau", "action", "ctx_k", "ctx_v", "ages"], ["x0", "new_k", "new_v"],
+                     {"z": {1: "F"}, "tau": {1: "F"}, "action": {1: "F"}, "ages": {0: "F", 1: "K"},
+                      "x0": {1: "F"}, "new_k": {3: "FN"}, "new_v": {3: "FN"}}),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for role, (module, args, inputs, outputs, axes) in specs.items():
+        path = out / f"{role}.onnx"
+        tmp = path.with_name(path.name + ".tmp")
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, str(tmp), input_names=inputs, output_names=outputs,
+                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        tmp.replace(path)
+        paths[role] = path
+    return paths
+
+
+def write_pack(tokenizer: Tokenizer, dynamics: Dynamics, out: Path, world_id: str = "freedoom",
+               title: str = "Freedoom", sampler: dict | None = None, training: dict | None = None) -> Path:
+    """ONNX + fp16 safetensors + world.json. Seeds already in `out/seeds` are kept."""
+    round_to(tokenizer)
+    round_to(dynamics)
+    paths = export_onnx(tokenizer, dynamics, out)
+    paths["torch"] = out / "weights.safetensors"
+    save_world_modules(tokenizer, dynamics, paths["torch"])
+    meta = {
+        "format": PACK_FORMAT, "id": world_id, "title": title,
+        "frame_size": [tokenizer.cfg.frame_w, tokenizer.cfg.frame_h], "fps": FPS,
+        "buttons": list(BUTTONS),
+        "models": {role: {"file": p.name, "sha256": sha256_file(p)} for role, p in paths.items()},
+        "config": {"tokenizer": tokenizer.cfg.to_dict(), "dynamics": dynamics.cfg.to_dict()},
+        "sampler": sampler or {"steps": 2, "ctx_noise": 0.0},
+        "licence": FREEDOOM_LICENCE,
+        "training": training or {},
+    }
+    tmp = out / "world.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(out / "world.json")
+    return out
+
+
+def random_modules(preset: str, seed: int = 0) -> tuple[Tokenizer, Dynamics]:
+    """Untrained modules of a named preset (with non-zero output layers so frames vary)."""
+    if preset not in DYNAMICS_PRESETS:
+        raise UserError(f"unknown preset '{preset}' (choose from {', '.join(DYNAMICS_PRESETS)})")
+    torch.manual_seed(seed)
+    tokenizer = Tokenizer(TOKENIZER_PRESETS.get(preset, TOKENIZER_PRESETS["small"]))
+    dynamics = Dynamics(DYNAMICS_PRESETS[preset])
+    with torch.no_grad():
+        for p in dynamics.parameters():
+            if p.abs().sum() == 0 and p.ndim > 1:
+                p.normal_(0, 0.02)
+    return tokenizer.eval(), dynamics.eval()
+
+
+def run(args) -> int:
+    p = argparse.ArgumentParser(prog="reverie export")
+    p.add_argument("--checkpoint", help="training run folder (with tokenizer/dynamics checkpoints)")
+    p.add_argument("--random", action="store_true", help="export untrained weights of --preset")
+    p.add_argument("--preset", default="small")
+    p.add_argument("--out", required=True, help="world pack folder to write")
+    p.add_argument("--steps", type=int, default=2, help="default denoising steps")
+    p.add_argument("--seeds-from", help="copy scene seeds from this pack folder")
+    a = p.parse_args(args.rest)
+    out = Path(a.out)
+    if a.random:
+        tokenizer, dynamics = random_modules(a.preset)
+        training = {"note": "untrained"}
+    elif a.checkpoint:
+        from model.train import load_run
+        tokenizer, dynamics, training = load_run(Path(a.checkpoint))
+    else:
+        raise UserError("export needs --checkpoint RUN or --random")
+    if a.seeds_from:
+        src = Path(a.seeds_from) / "seeds"
+        if not src.is_dir():
+            raise UserError(f"{src}: no seeds folder")
+        shutil.copytree(src, out / "seeds", dirs_exist_ok=True)
+    write_pack(tokenizer, dynamics, out, sampler={"steps": a.steps, "ctx_noise": 0.0}, training=training)
+    print(f"wrote world pack {out}")
+    return 0

@@ -1,0 +1,154 @@
+"""World packs: `assets/worlds/<id>/` (and the user's data folder), checked on load.
+
+A pack is `world.json` (id, title, frame size, fps, buttons, model files with sha256,
+sampler defaults, licence), the model files, and `seeds/`. Every model file is checked
+against its sha256 before anything reads it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.errors import UserError
+from model.world import BUTTONS
+
+PACK_FORMAT = 1
+DEFAULT_WORLD = "freedoom"
+REPO_WORLDS = Path(__file__).resolve().parent.parent / "assets" / "worlds"
+MODEL_ROLES = ("encoder", "dynamics", "decoder")     # the ONNX files the runtime needs
+
+
+def user_worlds_dir() -> Path:
+    import platformdirs
+    return Path(platformdirs.user_data_dir("reverie", appauthor=False)) / "worlds"
+
+
+def world_dirs() -> list[Path]:
+    """Folders that may hold packs: the bundled ones first, then the user's."""
+    return [REPO_WORLDS, user_worlds_dir()]
+
+
+@dataclass(frozen=True)
+class WorldPack:
+    root: Path
+    meta: dict = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.meta["id"]
+
+    @property
+    def title(self) -> str:
+        return self.meta.get("title", self.id)
+
+    @property
+    def frame_hw(self) -> tuple[int, int]:
+        w, h = self.meta["frame_size"]
+        return int(h), int(w)
+
+    @property
+    def fps(self) -> int:
+        return int(self.meta.get("fps", 25))
+
+    @property
+    def sampler(self) -> dict:
+        return dict(self.meta.get("sampler", {}))
+
+    @property
+    def config(self) -> dict:
+        return self.meta["config"]
+
+    def model_path(self, role: str) -> Path:
+        entry = self.meta["models"].get(role)
+        if entry is None:
+            raise UserError(f"{self.root / 'world.json'}: no '{role}' model listed")
+        path = self.root / entry["file"]
+        if not path.is_file():
+            raise UserError(f"{path}: model file missing")
+        return path
+
+    def verified_model(self, role: str) -> Path:
+        """The model file for `role` once its sha256 matches world.json."""
+        path = self.model_path(role)
+        expected = self.meta["models"][role]["sha256"]
+        if sha256_file(path) != expected:
+            raise UserError(f"{path}: sha256 does not match world.json (tampered or corrupt model file)")
+        return path
+
+    def model_hashes(self) -> dict[str, str]:
+        return {role: entry["sha256"] for role, entry in self.meta["models"].items()}
+
+    def seed_paths(self) -> list[Path]:
+        return sorted((self.root / "seeds").glob("*.npz"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_pack(root: Path) -> WorldPack:
+    meta_path = root / "world.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{meta_path}: world.json not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{meta_path}: not valid JSON ({exc})") from None
+    _check_meta(meta, meta_path)
+    return WorldPack(root=root, meta=meta)
+
+
+def _check_meta(meta: object, path: Path) -> None:
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    for key, kind in (("id", str), ("frame_size", list), ("models", dict), ("config", dict)):
+        if not isinstance(meta.get(key), kind):
+            raise UserError(f"{path}: '{key}' missing or not a {kind.__name__}")
+    if meta.get("buttons", list(BUTTONS)) != list(BUTTONS):
+        raise UserError(f"{path}: buttons must be {list(BUTTONS)}")
+    for role, entry in meta["models"].items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("file"), str)
+                and isinstance(entry.get("sha256"), str)):
+            raise UserError(f"{path}: model '{role}' needs 'file' and 'sha256'")
+        if Path(entry["file"]).is_absolute() or ".." in Path(entry["file"]).parts:
+            raise UserError(f"{path}: model '{role}' file must stay inside the pack")
+
+
+def available_worlds() -> dict[str, Path]:
+    """World id -> pack folder, bundled packs first (a user pack cannot shadow one)."""
+    found: dict[str, Path] = {}
+    for base in world_dirs():
+        if not base.is_dir():
+            continue
+        for meta in sorted(base.glob("*/world.json")):
+            found.setdefault(meta.parent.name, meta.parent)
+    return found
+
+
+def find_pack(world: str | None) -> WorldPack:
+    """A pack by id (bundled or user) or by folder path."""
+    world = world or DEFAULT_WORLD
+    as_path = Path(world)
+    if as_path.is_dir() and (as_path / "world.json").is_file():
+        return load_pack(as_path)
+    worlds = available_worlds()
+    if world not in worlds:
+        known = ", ".join(sorted(worlds)) or "none installed"
+        raise UserError(f"unknown world '{world}' (available: {known})")
+    return load_pack(worlds[world])
+
+
+def run_list_seeds(args) -> int:
+    from model.seeds import load_seed
+    pack = find_pack(args.world)
+    print(f"{pack.title} ({pack.id}): {len(pack.seed_paths())} scene seeds")
+    for path in pack.seed_paths():
+        seed = load_seed(path, pack.frame_hw)
+        print(f"  {seed.name:<32} {len(seed.frames):>3} frames  {path}")
+    return 0

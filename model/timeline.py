@@ -1,0 +1,79 @@
+"""Rewind: go back up to N seconds and branch a new future from there.
+
+Snapshots of the session are kept once a second (each is a copy of the ring buffer),
+and the actions since the oldest one. Rewinding to any frame restores the snapshot at
+or before it and re-steps the logged actions: sessions are deterministic, so the state
+reached is exactly the one the player saw.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from model.world import FPS
+
+
+class Timeline:
+    def __init__(self, session, seconds: float = 10.0, every: int = FPS):
+        self.session = session
+        self.every = every
+        self.horizon = int(seconds * FPS)
+        self._snapshots: deque = deque()         # snapshots, oldest first
+        self._steps: deque = deque()             # (frame_index_before, action, steps)
+        self._frames: deque = deque(maxlen=self.horizon + 1)   # (frame_index, frame) for scrubbing
+
+    def start(self) -> None:
+        """Call after reset()."""
+        self._snapshots.clear()
+        self._steps.clear()
+        self._frames.clear()
+        self._snapshots.append(self.session.snapshot())
+        self._frames.append((self.session.frame_index, self.session.frame))
+
+    @property
+    def earliest(self) -> int:
+        return max(self._snapshots[0].frame_index, self.session.frame_index - self.horizon)
+
+    def step(self, action: np.ndarray) -> np.ndarray:
+        self._steps.append((self.session.frame_index, np.asarray(action, np.uint8).copy(), self.session.steps))
+        frame = self.session.step(action)
+        self._frames.append((self.session.frame_index, frame))
+        if self.session.frame_index % self.every == 0:
+            self._snapshots.append(self.session.snapshot())
+            self._trim()
+        return frame
+
+    def _trim(self) -> None:
+        oldest_wanted = self.session.frame_index - self.horizon
+        while len(self._snapshots) > 1 and self._snapshots[1].frame_index <= oldest_wanted:
+            self._snapshots.popleft()
+        while self._steps and self._steps[0][0] < self._snapshots[0].frame_index:
+            self._steps.popleft()
+
+    def frame_at(self, frame_index: int) -> np.ndarray | None:
+        """A recently shown frame, for scrubbing without stepping the model."""
+        for index, frame in self._frames:
+            if index == frame_index:
+                return frame
+        return None
+
+    def rewind_to(self, frame_index: int) -> np.ndarray:
+        """Restore the exact state at `frame_index` (clamped to what is kept)."""
+        target = min(max(frame_index, self.earliest), self.session.frame_index)
+        snap = max((s for s in self._snapshots if s.frame_index <= target), key=lambda s: s.frame_index)
+        replay = [(a, st) for (i, a, st) in self._steps if snap.frame_index <= i < target]
+        self.session.restore(snap)
+        steps_now = self.session.steps
+        for action, steps in replay:
+            self.session.steps = steps
+            self.session.step(action)
+        self.session.steps = steps_now
+        # Forget the abandoned future.
+        while self._snapshots and self._snapshots[-1].frame_index > target:
+            self._snapshots.pop()
+        while self._steps and self._steps[-1][0] >= target:
+            self._steps.pop()
+        while self._frames and self._frames[-1][0] > target:
+            self._frames.pop()
+        return self.session.frame

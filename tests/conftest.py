@@ -1,0 +1,42 @@
+"""Shared fixtures: a tiny untrained world pack built once per test run.
+
+Real ONNX Runtime sessions on real (tiny) ONNX files: only hardware and time are faked.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+
+def make_seed_file(path: Path, n_frames: int = 4, seed: int = 0, name: str | None = None) -> Path:
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (n_frames, 96, 128, 3), dtype=np.uint8)
+    actions = rng.integers(0, 2, (n_frames - 1, 8), dtype=np.uint8)
+    np.savez_compressed(path, frames=frames, actions=actions, name=np.array(name or path.stem))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_pack(tmp_path_factory) -> Path:
+    """An untrained 'tiny' world pack with two synthetic scene seeds."""
+    from model.export import random_modules, write_pack
+    root = tmp_path_factory.mktemp("worlds") / "tinyworld"
+    (root / "seeds").mkdir(parents=True)
+    make_seed_file(root / "seeds" / "alpha.npz", seed=1)
+    make_seed_file(root / "seeds" / "beta.npz", n_frames=1, seed=2)
+    tokenizer, dynamics = random_modules("tiny")
+    write_pack(tokenizer, dynamics, root, world_id="tinyworld", title="Tiny", sampler={"steps": 2})
+    return root
+
+
+@pytest.fixture
+def tiny_world(tiny_pack):
+    from model.runtime import open_world
+    return open_world(str(tiny_pack))
