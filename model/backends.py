@@ -2,7 +2,7 @@
 
 Each backend exposes the same four calls on host numpy inputs:
   encode(frames_u8 (T,H,W,3)) -> latents (T,C,h,w)
-  frame_pass(z (F,C,h,w), tau (F,), action (F,9), ages (F,W+F)) -> x0 (F,C,h,w),
+  frame_pass(z, z_prev (F,C,h,w), tau (F,), action (F,9), ages (F,W+F)) -> x0 (F,C,h,w),
       reading the ring buffer; the new keys/values stay inside the backend
   write_slot(slot, first_frame_of_last_pass) -> stores a frame's keys/values in the ring
   decode(z (C,h,w)) -> frame (H,W,3) uint8, the only per-frame copy to the host
@@ -61,8 +61,8 @@ class OrtBackend:
     def encode(self, frames_u8: np.ndarray) -> np.ndarray:
         return self._sessions["encoder"].run(None, {"frames": frames_u8})[0]
 
-    def frame_pass(self, z, tau, action, ages) -> np.ndarray:
-        feed = {"z": z[None], "tau": tau[None], "action": action[None],
+    def frame_pass(self, z, z_prev, tau, action, ages) -> np.ndarray:
+        feed = {"z": z[None], "z_prev": z_prev[None], "tau": tau[None], "action": action[None],
                 "ctx_k": self.k, "ctx_v": self.v, "ages": ages}
         x0, self._new_k, self._new_v = self._sessions["dynamics"].run(None, feed)
         return x0[0]
@@ -122,11 +122,11 @@ class TorchBackend:
         with self.torch.inference_mode():
             return self.tokenizer.encode(self._t(frames_u8)).float().cpu().numpy()
 
-    def frame_pass(self, z, tau, action, ages):
+    def frame_pass(self, z, z_prev, tau, action, ages):
         with self.torch.inference_mode():
-            zt = z if isinstance(z, self.torch.Tensor) else self._t(z)
             x0, self._new_k, self._new_v = self.dynamics.frame_pass(
-                zt[None], self._t(tau)[None], self._t(action)[None], self.k, self.v, self._t(ages))
+                self.put(z)[None], self.put(z_prev)[None], self._t(tau)[None], self._t(action)[None],
+                self.k, self.v, self._t(ages))
             return x0[0]
 
     def write_slot(self, slot: int) -> None:

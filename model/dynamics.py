@@ -9,6 +9,9 @@ can overflow (DESIGN.md section 5).
 
 Each frame carries one conditioning vector: its noise level and the action that led to
 it (a null flag for the seed frame). It modulates every block through adaLN-Zero (DiT).
+Each frame's tokens also see the previous frame's latent patch at the same place
+(channel concat, as DIAMOND does): most of a next frame is the last one moved a little,
+and this hands the network that prior without having to learn it through attention.
 
 One function, `frame_pass`, serves training, the ONNX export and the CUDA runtime.
 """
@@ -21,10 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from model.world import N_BUTTONS
-
-ACTION_DIM = N_BUTTONS + 1          # 8 buttons + "no action" flag (the seed frame)
-MASKED_AGE = -1                     # an age that means "not visible"
+from model.world import ACTION_DIM, MASKED_AGE  # noqa: F401  (re-exported for model code)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class DynamicsConfig:
 
 DYNAMICS_PRESETS = {
     "tiny": DynamicsConfig(width=32, depth=2, heads=2, window=4),
-    "small": DynamicsConfig(width=192, depth=6, heads=3, window=16),
+    "small": DynamicsConfig(width=192, depth=6, heads=3, window=8),
     "base": DynamicsConfig(width=256, depth=8, heads=4, window=16),
 }
 
@@ -114,7 +114,7 @@ class Dynamics(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.width
-        self.patch_in = nn.Linear(cfg.patch_dim, d)
+        self.patch_in = nn.Linear(2 * cfg.patch_dim, d)
         self.pos = nn.Parameter(torch.zeros(1, 1, cfg.tokens_per_frame, d))
         self.tau_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.action_emb = nn.Linear(ACTION_DIM, d)
@@ -177,15 +177,17 @@ class Dynamics(nn.Module):
         return bias.repeat_interleave(n, dim=1).repeat_interleave(n, dim=2)
 
     # -- the one pass -------------------------------------------------------------------
-    def frame_pass(self, z, tau, action, ctx_k, ctx_v, ages):
+    def frame_pass(self, z, z_prev, tau, action, ctx_k, ctx_v, ages):
         """Run F frames (per batch item) against a cache of M key/value tokens.
 
-        z (B, F, C, h, w) latents; tau (B, F) noise levels; action (B, F, 9);
+        z (B, F, C, h, w) latents; z_prev (B, F, C, h, w) each frame's previous (context)
+        latent, zeros for the first; tau (B, F) noise levels; action (B, F, 9);
         ctx_k, ctx_v (L, B, H, M, hd); ages (F, M/N + F): frame ages of the cache's
         frames, then of this call's frames. Returns the predicted clean latents
         (B, F, C, h, w) and this call's keys/values (L, B, H, F*N, hd).
         """
-        x = self.patch_in(self.patchify(z)) + self.pos                         # (B, F, N, d)
+        x = torch.cat([self.patchify(z), self.patchify(z_prev)], dim=-1)      # (B, F, N, 2*C*p*p)
+        x = self.patch_in(x) + self.pos                                        # (B, F, N, d)
         cond = self.condition(tau, action)                                     # (B, F, d)
         bias = self.attention_bias(ages)
         new_k, new_v = [], []

@@ -50,8 +50,8 @@ class _FramePass(torch.nn.Module):
         super().__init__()
         self.dyn = dyn
 
-    def forward(self, z, tau, action, ctx_k, ctx_v, ages):
-        return self.dyn.frame_pass(z, tau, action, ctx_k, ctx_v, ages)
+    def forward(self, z, z_prev, tau, action, ctx_k, ctx_v, ages):
+        return self.dyn.frame_pass(z, z_prev, tau, action, ctx_k, ctx_v, ages)
 
 
 def export_onnx(tokenizer: Tokenizer, dynamics: Dynamics, out: Path) -> dict[str, Path]:
@@ -70,10 +70,11 @@ def export_onnx(tokenizer: Tokenizer, dynamics: Dynamics, out: Path) -> dict[str
         "decoder": (_Decode(tokenizer), (torch.zeros(1, tcfg.latent_channels, h, w),),
                     ["z"], ["frame"], {}),
         "dynamics": (_FramePass(dynamics),
-                     (torch.zeros(1, 2, tcfg.latent_channels, h, w), torch.zeros(1, 2),
-                      torch.zeros(1, 2, ACTION_DIM), ctx, ctx.clone(), ages),
-                     ["z", "tau", "action", "ctx_k", "ctx_v", "ages"], ["x0", "new_k", "new_v"],
-                     {"z": {1: "F"}, "tau": {1: "F"}, "action": {1: "F"}, "ages": {0: "F", 1: "K"},
+                     (torch.zeros(1, 2, tcfg.latent_channels, h, w), torch.zeros(1, 2, tcfg.latent_channels, h, w),
+                      torch.zeros(1, 2), torch.zeros(1, 2, ACTION_DIM), ctx, ctx.clone(), ages),
+                     ["z", "z_prev", "tau", "action", "ctx_k", "ctx_v", "ages"], ["x0", "new_k", "new_v"],
+                     {"z": {1: "F"}, "z_prev": {1: "F"}, "tau": {1: "F"}, "action": {1: "F"},
+                      "ages": {0: "F", 1: "K"},
                       "x0": {1: "F"}, "new_k": {3: "FN"}, "new_v": {3: "FN"}}),
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from model.backends import open_backend
-from model.dynamics import ACTION_DIM, MASKED_AGE
 from model.errors import UserError
 from model.pack import WorldPack, find_pack
 from model.seeds import SceneSeed, load_seed
-from model.world import N_BUTTONS
+from model.world import ACTION_DIM, MASKED_AGE, N_BUTTONS
 
 MAX_STEPS = 4
 
@@ -59,7 +58,7 @@ class StepTimings:
 class Snapshot:
     frame_index: int
     slot_frames: tuple[int, ...]
-    pending: tuple[np.ndarray, np.ndarray]
+    pending: tuple
     rng_state: dict
     ring: object
     frame: np.ndarray
@@ -112,7 +111,7 @@ class WorldSession:
         self.frame_index = -1
         self.last_steps_used = settings.steps
         self._slot_frames = [MASKED_AGE] * self.window   # frame number held by each slot
-        self._pending = None                             # (latent, action) of the newest frame
+        self._pending = None        # newest frame: (latent, action into it, previous context latent)
         self._rng = np.random.Generator(np.random.PCG64(0))
         self._frame = None
 
@@ -138,15 +137,17 @@ class WorldSession:
         self._rng = np.random.Generator(np.random.PCG64(int(rng_seed)))
         self._slot_frames = [MASKED_AGE] * self.window
         latents = self.backend.encode(np.ascontiguousarray(seed.frames))
-        actions = [None] + ([a for a in seed.actions] if seed.actions is not None else [None] * (len(latents) - 1))
+        actions = [None] + (list(seed.actions) if seed.actions is not None else [None] * (len(latents) - 1))
+        prev = self.backend.put(np.zeros_like(latents[0]))
         for i in range(len(latents) - 1):
             z = self._context_latent(self.backend.put(latents[i]))
-            ages = self._ages(i, in_call=[[0]])
-            self.backend.frame_pass(self.backend.stack([z]), np.array([self.settings.ctx_noise], np.float32),
-                                    _action_vec(actions[i])[None], ages)
+            self.backend.frame_pass(self.backend.stack([z]), self.backend.stack([prev]),
+                                    np.array([self.settings.ctx_noise], np.float32),
+                                    _action_vec(actions[i])[None], self._ages(i, in_call=[[0]]))
             self._write(i)
+            prev = z
         self.frame_index = len(latents) - 1
-        self._pending = (self.backend.put(latents[-1]), _action_vec(actions[-1]))
+        self._pending = (self.backend.put(latents[-1]), _action_vec(actions[-1]), prev)
         self._frame = seed.frames[-1].copy()
         return self._frame
 
@@ -156,12 +157,12 @@ class WorldSession:
             raise RuntimeError("reset() the session before step()")
         t0 = time.perf_counter()
         action_vec = _action_vec(np.asarray(action, dtype=np.uint8))
-        z_new, pass_ms = self._denoise(action_vec)
+        z_new, ctx_latent, pass_ms = self._denoise(action_vec)
         t1 = time.perf_counter()
         frame = self.backend.decode(z_new)
         t2 = time.perf_counter()
         self.frame_index += 1
-        self._pending = (z_new, action_vec)
+        self._pending = (z_new, action_vec, ctx_latent)
         self._frame = frame if isinstance(frame, np.ndarray) else np.asarray(frame)
         t3 = time.perf_counter()
         dyn = sum(pass_ms)
@@ -171,34 +172,38 @@ class WorldSession:
         return self._frame
 
     def _denoise(self, action_vec: np.ndarray):
-        """Euler steps of the flow from noise (tau=1) to a frame (tau=0)."""
+        """Euler steps of the flow from noise (tau=1) to frame t+1 (tau=0).
+
+        Returns frame t+1's latent, frame t's context latent (its "previous frame"
+        input) and the milliseconds of each pass."""
         t = self.frame_index
         steps = self.settings.steps
         taus = np.linspace(1.0, 0.0, steps + 1, dtype=np.float32)
-        z_prev, a_prev = self._pending
-        noise = self.backend.put(self._rng.standard_normal(z_prev.shape, dtype=np.float32))
+        z_t, a_t, prev_t = self._pending
+        noise = self.backend.put(self._rng.standard_normal(tuple(z_t.shape), dtype=np.float32))
+        ctx_t = self._context_latent(z_t)
         pass_ms = []
         # Pass 1, fused: write frame t to the cache and take frame t+1's first step.
         tic = time.perf_counter()
         x0 = self.backend.frame_pass(
-            self.backend.stack([self._context_latent(z_prev), noise]),
-            np.array([self.settings.ctx_noise, 1.0], np.float32),
-            np.stack([a_prev, action_vec]),
+            self.backend.stack([ctx_t, noise]), self.backend.stack([prev_t, ctx_t]),
+            np.array([self.settings.ctx_noise, 1.0], np.float32), np.stack([a_t, action_vec]),
             self._ages(t, in_call=[[0, MASKED_AGE], [1, 0]]))[1]
         self._write(t)
         pass_ms.append((time.perf_counter() - tic) * 1e3)
-        z = noise
+        z, last = noise, ctx_t
         for k in range(1, steps):
-            z_next = self._euler(z, x0, taus[k - 1], taus[k])
-            if self.settings.adaptive and k > 1 and _rel_change(z_next, z) < self.settings.adaptive_threshold:
+            # DISK-style skip: stop once the prediction has settled (static view).
+            if self.settings.adaptive and _rel_change(x0, last) < self.settings.adaptive_threshold:
                 break
-            z = z_next
+            z, last = self._euler(z, x0, taus[k - 1], taus[k]), x0
             tic = time.perf_counter()
-            x0 = self.backend.frame_pass(self.backend.stack([z]), np.array([taus[k]], np.float32), action_vec[None],
+            x0 = self.backend.frame_pass(self.backend.stack([z]), self.backend.stack([ctx_t]),
+                                         np.array([taus[k]], np.float32), action_vec[None],
                                          self._ages(t + 1, in_call=[[0]]))[0]
             pass_ms.append((time.perf_counter() - tic) * 1e3)
         self.last_steps_used = len(pass_ms)
-        return x0, pass_ms
+        return x0, ctx_t, pass_ms
 
     @staticmethod
     def _euler(z, x0, tau, tau_next):

@@ -1,6 +1,7 @@
 """Writing frames: H.264 MP4 (fragmented, so a crash leaves a playable file) or .npz.
 
-One writer serves `render`, `replay` and the player's recordings.
+One writer serves `render`, `replay` and the player's recordings (which add an AAC
+audio track beside the video: `VideoWriter(path, audio_rate=48000)`, then `write_audio`).
 """
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ FRAGMENT_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 
 
 class VideoWriter:
-    """Incremental H.264 writer. `scale` upsamples frames (nearest) before encoding."""
+    """Incremental H.264 writer. `scale` upsamples frames (nearest) before encoding.
 
-    def __init__(self, path: str | Path, fps: int = FPS, scale: int = 1, crf: int = 18):
+    With `audio_rate`, the file also gets an AAC track fed by `write_audio`.
+    """
+
+    def __init__(self, path: str | Path, fps: int = FPS, scale: int = 1, crf: int = 18,
+                 audio_rate: int | None = None, audio_channels: int = 1):
         import av
         self.path = Path(path)
         self.scale = int(scale)
@@ -39,6 +44,7 @@ class VideoWriter:
         self.stream.time_base = Fraction(1, fps)
         self.frames = 0
         self._sized = False
+        self.audio = _AudioTrack(self.container, audio_rate, audio_channels) if audio_rate else None
 
     def write(self, frame: np.ndarray) -> None:
         import av
@@ -56,12 +62,20 @@ class VideoWriter:
         for packet in self.stream.encode(vf):
             self.container.mux(packet)
 
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Float samples in [-1, 1], shape (n,) or (n, channels), continuing the track."""
+        if self.audio is None:
+            raise ValueError("this VideoWriter was opened without an audio track")
+        self.audio.write(samples)
+
     def close(self) -> None:
         if self.container is None:
             return
         try:
             for packet in self.stream.encode():
                 self.container.mux(packet)
+            if self.audio is not None:
+                self.audio.flush()
         finally:
             self.container.close()
             self.container = None
@@ -71,6 +85,51 @@ class VideoWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _AudioTrack:
+    """An AAC stream fed in arbitrary chunks, encoded in the codec's fixed frame size."""
+
+    def __init__(self, container, rate: int, channels: int):
+        import av
+        layout = {1: "mono", 2: "stereo"}.get(int(channels))
+        if layout is None:
+            raise UserError(f"audio must be mono or stereo, got {channels} channels")
+        self.container, self.rate, self.channels, self.layout = container, int(rate), int(channels), layout
+        self.stream = container.add_stream("aac", rate=self.rate, layout=layout)
+        self.stream.time_base = Fraction(1, self.rate)
+        self._av = av
+        self._pending = np.zeros((self.channels, 0), np.float32)
+        self.samples = 0
+
+    def write(self, samples: np.ndarray) -> None:
+        a = np.asarray(samples, np.float32)
+        a = a.reshape(-1, 1) if a.ndim == 1 else a
+        if a.shape[1] != self.channels:
+            raise ValueError(f"expected {self.channels} audio channels, got {a.shape[1]}")
+        self._pending = np.concatenate([self._pending, np.clip(a, -1.0, 1.0).T], axis=1)
+        size = self.stream.codec_context.frame_size or 1024
+        while self._pending.shape[1] >= size:
+            self._encode(self._pending[:, :size])
+            self._pending = self._pending[:, size:]
+
+    def _encode(self, planar: np.ndarray | None) -> None:
+        frame = None
+        if planar is not None:
+            frame = self._av.AudioFrame.from_ndarray(np.ascontiguousarray(planar), format="fltp",
+                                                     layout=self.layout)
+            frame.sample_rate = self.rate
+            frame.pts = self.samples
+            frame.time_base = Fraction(1, self.rate)
+            self.samples += planar.shape[1]
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def flush(self) -> None:
+        if self._pending.shape[1]:
+            self._encode(self._pending)          # AAC takes a short last frame
+            self._pending = self._pending[:, :0]
+        self._encode(None)
 
 
 def check_out_path(out: str | Path) -> Path:

@@ -17,6 +17,8 @@ BUTTONS: tuple[str, ...] = (
     "TURN_LEFT", "TURN_RIGHT", "ATTACK", "USE",
 )
 N_BUTTONS = len(BUTTONS)
+ACTION_DIM = N_BUTTONS + 1          # the model's action input: 8 buttons + "no action" (seed frame)
+MASKED_AGE = -1                     # a frame age that means "not visible" to attention
 FPS = 25
 FRAME_H, FRAME_W = 96, 128          # model frame: 160x120 engine frame, area-filtered down
 ENGINE_H, ENGINE_W = 120, 160
@@ -36,18 +38,23 @@ def action_names(action: np.ndarray) -> list[str]:
 
 
 def area_resize(frame: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Box-filter (area) resize of an HxWx3 uint8 frame; exact for integer ratios.
+    """Box-filter (area) resize of [..., H, W, 3] uint8 frames (one or a batch).
 
     160x120 -> 128x96 is a 5:4 ratio, so each output pixel averages a fractional
     1.25x1.25 box: done as two separable matrix products with area weights.
     """
-    src_h, src_w = frame.shape[:2]
+    src_h, src_w = frame.shape[-3:-1]
     if (src_h, src_w) == (h, w):
         return frame.copy()
     rows = _area_weights(src_h, h)              # (h, src_h)
     cols = _area_weights(src_w, w)              # (w, src_w)
-    out = np.einsum("ys,sxc->yxc", rows, frame.astype(np.float32))
-    out = np.einsum("xs,ysc->yxc", cols, out)
+    lead = frame.shape[:-3]
+    x = frame.reshape(-1, src_h, src_w, 3).astype(np.float32)
+    n = x.shape[0]
+    # Two large matrix products (one per axis) rather than many small ones: fast in BLAS.
+    x = rows @ x.transpose(1, 0, 2, 3).reshape(src_h, -1)                  # (h, N*src_w*3)
+    x = x.reshape(h, n, src_w, 3).transpose(0, 1, 3, 2).reshape(-1, src_w) @ cols.T   # (h*N*3, w)
+    out = x.reshape(h, n, 3, w).transpose(1, 0, 3, 2).reshape(*lead, h, w, 3)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 

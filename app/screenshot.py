@@ -1,0 +1,54 @@
+"""`python -m app.screenshot OUT.png`: the player after a few seconds of play, as an image.
+
+Run it under a display (`xvfb-run -s "-screen 0 1280x800x24" python -m app.screenshot OUT.png`).
+It walks and turns a little, shows the HUD, and (with --record) the recording indicator.
+"""
+from __future__ import annotations
+
+import sys
+
+from app.tools import player_args, send_key, temp_paths
+
+SCRIPT = [(0, "W", True), (12, "Left", True), (30, "Left", False), (45, "Right", True), (60, "Right", False)]
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-"):
+        print("usage: python -m app.screenshot OUT.png [--seed ...] [--frames N] [--rec 1]", file=sys.stderr)
+        return 2
+    out, argv = argv[0], argv[1:]
+    args = player_args(argv, "screenshot", frames=(75, "generated frames before the shot"),
+                       rec=(0, "1: record while playing, to show the indicator"))
+    from PySide6.QtCore import Qt, QTimer
+
+    from app.player import create_window
+    paths = temp_paths()
+    app, window = create_window(args, paths=paths)
+    window.resize(*map(int, args.size.split("x")))
+    keys = {"W": Qt.Key_W, "Left": Qt.Key_Left, "Right": Qt.Key_Right}
+    state = {"n": 0}
+
+    def on_paint(packet, _ms, _latency):
+        if packet.kind != "step":
+            return
+        n = state["n"] = state["n"] + 1
+        if n == 2 and args.rec:
+            window.actions_.record.trigger()
+        for at, key, down in SCRIPT:
+            if n == at + 1:
+                send_key(window.view, keys[key], down)
+        if n == args.frames:                 # after this paint, not inside it
+            QTimer.singleShot(0, lambda: (window.grab().save(out), window.close()))
+
+    window.view.painted.connect(on_paint)
+    window.show()
+    window.start()
+    app.exec()
+    window.close()
+    print(f"saved {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

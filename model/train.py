@@ -1,0 +1,269 @@
+"""`train`: the tokenizer, then the dynamics. Resumable; CPU, one GPU, or several (torchrun).
+
+    python main.py train --data data/capture200k --out runs/freedoom --preset small \
+        --tokenizer-minutes 20 --dynamics-minutes 60
+
+Each stage checkpoints atomically every few minutes (weights, optimizer, step) and
+resumes from there. Batches are drawn from a generator seeded by (seed, step), so a
+resumed run sees the same data as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.checkpoint import atomic_save, read_tensors
+from model.dynamics import DYNAMICS_PRESETS, Dynamics, DynamicsConfig
+from model.errors import UserError
+from model.flow import flow_loss
+from model.progress import Progress
+from model.tokenizer import TOKENIZER_PRESETS, Tokenizer, TokenizerConfig, frames_to_float
+from model.train_data import FrameData, load_frames
+
+HOLDOUT_MAPS = (29, 30, 31)          # MAP30-MAP32 never train: the unseen-map eval set
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="reverie train")
+    p.add_argument("--data", nargs="+", required=True, help="capture folders")
+    p.add_argument("--out", required=True, help="run folder (resumed if it exists)")
+    p.add_argument("--preset", default="small", choices=sorted(DYNAMICS_PRESETS))
+    p.add_argument("--stage", default="all", choices=("tokenizer", "dynamics", "all"))
+    p.add_argument("--tokenizer-minutes", type=float, default=20)
+    p.add_argument("--dynamics-minutes", type=float, default=60)
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--seq", type=int, default=12, help="frames per training sequence")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many steps")
+    return p.parse_args(argv)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+# -- checkpoints ------------------------------------------------------------------------
+def save_stage(run: Path, stage: str, module, opt, step: int, extra: dict | None = None) -> None:
+    tensors = {f"model.{k}": v for k, v in module.state_dict().items()}
+    opt_state = opt.state_dict()
+    for idx, st in opt_state["state"].items():
+        for name, value in st.items():
+            tensors[f"opt.{idx}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    meta = {"config": module.cfg.to_dict(), "step": step, "param_groups": opt_state["param_groups"],
+            "extra": extra or {}}
+    atomic_save(tensors, run / f"{stage}.safetensors", meta)
+
+
+def load_stage(run: Path, stage: str, module, opt=None, device="cpu") -> tuple[int, dict]:
+    tensors, meta = read_tensors(run / f"{stage}.safetensors", device)
+    module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if opt is not None:
+        state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, idx, name = key.split(".", 2)
+                state.setdefault(int(idx), {})[name] = value
+        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return int(meta["step"]), meta.get("extra", {})
+
+
+def stage_config(run: Path, stage: str) -> dict | None:
+    path = run / f"{stage}.safetensors"
+    return read_tensors(path)[1]["config"] if path.is_file() else None
+
+
+def load_run(run: Path):
+    """Trained tokenizer + dynamics of a run folder (for export and eval)."""
+    tcfg, dcfg = stage_config(run, "tokenizer"), stage_config(run, "dynamics")
+    if tcfg is None or dcfg is None:
+        raise UserError(f"{run}: needs tokenizer.safetensors and dynamics.safetensors")
+    tokenizer = Tokenizer(TokenizerConfig.from_dict(tcfg))
+    dynamics = Dynamics(DynamicsConfig.from_dict(dcfg))
+    t_step, t_extra = load_stage(run, "tokenizer", tokenizer)
+    d_step, d_extra = load_stage(run, "dynamics", dynamics)
+    info = {"tokenizer_steps": t_step, "dynamics_steps": d_step, **t_extra, **d_extra}
+    return tokenizer.eval(), dynamics.eval(), info
+
+
+# -- losses -----------------------------------------------------------------------------
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM of images in [-1, 1] with an 7x7 box window (no downloads needed)."""
+    x, y = (x + 1) / 2, (y + 1) / 2
+    pool = lambda t: F.avg_pool2d(t, 7, 1, 3, count_include_pad=False)  # noqa: E731
+    mx, my = pool(x), pool(y)
+    vx, vy, cxy = pool(x * x) - mx ** 2, pool(y * y) - my ** 2, pool(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    return s.mean()
+
+
+def tokenizer_loss(tok: Tokenizer, frames_u8: torch.Tensor, crop: tuple[int, int] | None = None) -> torch.Tensor:
+    """L1 + (1 - SSIM) + a frequency term. `crop` (h, w), multiples of 8, trains on a random
+    window of each batch: the autoencoder is fully convolutional, and crops cost less."""
+    if crop is not None:
+        h, w = frames_u8.shape[1:3]
+        y0 = int(torch.randint(0, (h - crop[0]) // 8 + 1, ())) * 8
+        x0 = int(torch.randint(0, (w - crop[1]) // 8 + 1, ())) * 8
+        frames_u8 = frames_u8[:, y0:y0 + crop[0], x0:x0 + crop[1]]
+    x = frames_to_float(frames_u8)
+    z = tok.encoder(x)
+    # Noise on the latents teaches the decoder to tolerate predicted, imperfect latents.
+    z = z + 0.1 * z.detach().std() * torch.randn_like(z)
+    rec = tok.decoder(z)
+    freq = (torch.fft.rfft2(rec).abs() - torch.fft.rfft2(x).abs()).abs().mean()
+    return F.l1_loss(rec, x) + 0.2 * (1 - ssim(rec, x)) + 0.01 * freq
+
+
+# -- the loop ---------------------------------------------------------------------------
+class Stage:
+    """One trainable stage: a module, its loss on a batch drawn from a step-seeded rng."""
+
+    def __init__(self, name: str, module, batch_loss, lr: float):
+        self.name, self.module, self.batch_loss = name, module, batch_loss
+        self.opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
+        self.lr = lr
+
+
+def train_stage(stage: Stage, run: Path, minutes: float, seed: int, device, max_steps=None,
+                log=print, extra=None) -> int:
+    step = 0
+    if (run / f"{stage.name}.safetensors").is_file():
+        step, _ = load_stage(run, stage.name, stage.module, stage.opt, device)
+        log(f"{stage.name}: resumed at step {step}")
+    module = _maybe_ddp(stage.module, device)
+    module.train()
+    deadline = time.monotonic() + minutes * 60
+    last_save, losses = time.monotonic(), []
+    progress = Progress(None, f"train {stage.name}")
+    start_step = step
+    while time.monotonic() < deadline and (max_steps is None or step - start_step < max_steps):
+        rng = np.random.default_rng([seed, step])
+        torch.manual_seed(seed * 1_000_003 + step)     # noise draws, too, are a function of the step
+        for group in stage.opt.param_groups:     # linear warm-up, then constant
+            group["lr"] = stage.lr * min(1.0, (step + 1) / 200)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = stage.batch_loss(rng)
+        stage.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(stage.module.parameters(), 1.0)
+        stage.opt.step()
+        step += 1
+        losses.append(loss.item())
+        progress(step, f"loss {np.mean(losses[-50:]):.4f}")
+        if time.monotonic() - last_save > 120:
+            _save_if_main(run, stage, step, extra)
+            last_save = time.monotonic()
+    progress.close()
+    _save_if_main(run, stage, step, extra)
+    log(f"{stage.name}: {step} steps, loss {np.mean(losses[-50:]) if losses else float('nan'):.4f}")
+    stage.module.eval()
+    return step
+
+
+def _maybe_ddp(module, device):
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    return module
+
+
+def _save_if_main(run: Path, stage: Stage, step: int, extra) -> None:
+    if int(os.environ.get("RANK", "0")) == 0:
+        save_stage(run, stage.name, stage.module, stage.opt, step, extra)
+
+
+def frame_batches(data: FrameData, batch: int, device):
+    frames = torch.from_numpy(data.frames)
+
+    def batch_loss_factory(tok):
+        def batch_loss(rng):
+            idx = torch.from_numpy(rng.integers(0, len(data), batch))
+            return tokenizer_loss(tok, frames[idx].to(device), crop=(48, 64))
+        return batch_loss
+    return batch_loss_factory
+
+
+@torch.no_grad()
+def encode_all(tok: Tokenizer, frames: np.ndarray, device, batch: int = 256) -> torch.Tensor:
+    tok.eval()
+    out = [tok.encoder(frames_to_float(torch.from_numpy(frames[i:i + batch]).to(device))).float().cpu()
+           for i in range(0, len(frames), batch)]
+    return torch.cat(out)
+
+
+def sequence_loss(dyn: Dynamics, latents: torch.Tensor, data: FrameData, seq: int, batch: int, device):
+    starts = data.window_starts(seq)
+    actions = torch.from_numpy(data.actions)
+    offsets = torch.arange(seq)
+
+    def batch_loss(rng):
+        idx = torch.from_numpy(starts[rng.integers(0, len(starts), batch)])[:, None] + offsets   # (B, T)
+        z = latents[idx].to(device)
+        a = actions[idx[:, :-1]].to(device)            # actions[i] takes frame i to i+1
+        return flow_loss(dyn, z, a)
+    return batch_loss
+
+
+def run(args) -> int:
+    a = parse(args.rest)
+    torch.manual_seed(a.seed)
+    device = pick_device(a.device)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
+    run_dir = Path(a.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "args.json").write_text(json.dumps(vars(a), indent=2))
+    data = load_frames(a.data, a.max_frames, exclude_maps=HOLDOUT_MAPS)
+    print(f"data: {len(data)} frames, {len(np.unique(data.episode))} episodes, device {device}")
+    tok = Tokenizer(TOKENIZER_PRESETS.get(a.preset, TOKENIZER_PRESETS["small"])).to(device)
+    if stage_config(run_dir, "tokenizer") is not None:
+        tok = Tokenizer(TokenizerConfig.from_dict(stage_config(run_dir, "tokenizer"))).to(device)
+    if a.stage in ("tokenizer", "all"):
+        stage = Stage("tokenizer", tok, frame_batches(data, a.batch * 2, device)(tok), a.lr * 2)
+        train_stage(stage, run_dir, a.tokenizer_minutes, a.seed, device, a.max_steps)
+    else:
+        load_stage(run_dir, "tokenizer", tok, device=device)
+    latents = encode_all(tok, data.frames, device)
+    _set_latent_stats(tok, latents)
+    _save_tokenizer_stats(run_dir, tok)
+    latents = (latents - tok.latent_mean.cpu()) / tok.latent_std.cpu()
+    if a.stage in ("dynamics", "all"):
+        dyn = Dynamics(DYNAMICS_PRESETS[a.preset]).to(device)
+        stage = Stage("dynamics", dyn, sequence_loss(dyn, latents, data, a.seq, a.batch, device), a.lr)
+        extra = {"frames_trained_on": len(data), "device": str(device), "preset": a.preset}
+        train_stage(stage, run_dir, a.dynamics_minutes, a.seed, device, a.max_steps, extra=extra)
+    return 0
+
+
+def _set_latent_stats(tok: Tokenizer, latents: torch.Tensor) -> None:
+    mean = latents.mean(dim=(0, 2, 3), keepdim=True)
+    std = latents.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
+    tok.latent_mean.copy_(mean.to(tok.latent_mean.device))
+    tok.latent_std.copy_(std.to(tok.latent_std.device))
+
+
+def _save_tokenizer_stats(run: Path, tok: Tokenizer) -> None:
+    """Write the latent statistics into the tokenizer checkpoint (weights unchanged)."""
+    tensors, meta = read_tensors(run / "tokenizer.safetensors")
+    tensors["model.latent_mean"] = tok.latent_mean.cpu()
+    tensors["model.latent_std"] = tok.latent_std.cpu()
+    atomic_save(tensors, run / "tokenizer.safetensors", meta)
+
+
+__all__ = ["run", "load_run", "ssim", "math"]

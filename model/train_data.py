@@ -1,0 +1,79 @@
+"""Training data: captured shards -> frames at the world's size, actions, episode ids.
+
+Shards are `.npz` files from `capture` (frames [T,120,160,3], actions [T,8] where
+actions[i] takes frames[i] to frames[i+1], episode_start [T], vars [T,4] with the map
+index first). A shard boundary is treated as an episode boundary.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.errors import UserError
+from model.world import FRAME_H, FRAME_W, area_resize, load_npz
+
+
+@dataclass
+class FrameData:
+    frames: np.ndarray      # (N, 96, 128, 3) uint8
+    actions: np.ndarray     # (N, 8) uint8: actions[i] takes frames[i] to frames[i+1]
+    episode: np.ndarray     # (N,) int64 episode id
+    map_index: np.ndarray   # (N,) int64, 0 = MAP01
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def window_starts(self, length: int) -> np.ndarray:
+        """Indices i where frames i..i+length-1 lie in one episode."""
+        if len(self) < length:
+            return np.zeros(0, np.int64)
+        same = self.episode[: len(self) - length + 1] == self.episode[length - 1:]
+        return np.flatnonzero(same)
+
+
+def shard_paths(dirs: list[str | Path]) -> list[Path]:
+    paths = []
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise UserError(f"{d}: data folder not found")
+        paths += sorted(p for p in d.glob("*.npz") if not p.name.endswith(".tmp.npz"))
+    if not paths:
+        raise UserError(f"no shards (*.npz) in {', '.join(map(str, dirs))}")
+    return paths
+
+
+def load_frames(dirs: list[str | Path], max_frames: int | None = None, exclude_maps=(),
+                only_maps=None) -> FrameData:
+    frames, actions, episodes, maps = [], [], [], []
+    next_episode, total = 0, 0
+    for path in shard_paths(dirs):
+        arrays = load_npz(path)
+        map_idx = arrays["vars"][:, 0].astype(np.int64)
+        keep = ~np.isin(map_idx, list(exclude_maps))
+        if only_maps is not None:
+            keep &= np.isin(map_idx, list(only_maps))
+        starts = arrays["episode_start"].astype(bool).copy()
+        starts[0] = True
+        # A dropped frame breaks its episode too: mark the next kept frame as a start.
+        starts[1:] |= ~keep[:-1]
+        episode = next_episode + np.cumsum(starts) - 1
+        next_episode = int(episode[-1]) + 1
+        idx = np.flatnonzero(keep)
+        if max_frames is not None:
+            idx = idx[: max_frames - total]
+        if len(idx) == 0:
+            continue
+        frames.append(area_resize(arrays["frames"][idx], FRAME_H, FRAME_W))
+        actions.append(arrays["actions"][idx].astype(np.uint8))
+        episodes.append(episode[idx])
+        maps.append(map_idx[idx])
+        total += len(idx)
+        if max_frames is not None and total >= max_frames:
+            break
+    if not frames:
+        raise UserError("no frames left after filtering maps")
+    return FrameData(np.concatenate(frames), np.concatenate(actions),
+                     np.concatenate(episodes), np.concatenate(maps))
