@@ -17,6 +17,7 @@ HANDLERS = {
     "replay": "model.render:run_replay",
     "bench": "model.bench:run",
     "seeds": "model.pack:run_list_seeds",
+    "demo": "model.demo:run",
     "capture": "model.capture:run",
     "train": "model.train:run",
     "eval": "model.evaluate:run",
@@ -39,12 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--steps", type=int, help="number of frames (default: all actions)")
     render.add_argument("--rng-seed", type=int, default=0)
     render.add_argument("--denoise-steps", type=int, help="denoising steps per frame (1-4)")
-    render.add_argument("--scale", type=int, default=1, help="MP4 upscale factor")
+    _look_args(render)
 
     replay = sub.add_parser("replay", help="rebuild a recorded session's frames")
     replay.add_argument("session", help="SESSION.json written beside a recording")
     replay.add_argument("--out", required=True, help="OUT.npz or OUT.mp4")
-    replay.add_argument("--scale", type=int, default=1, help="MP4 upscale factor")
+    _look_args(replay)
+
+    demo = sub.add_parser("demo", help="render a guided tour of the world's scenes to one MP4")
+    demo.add_argument("--world", default=None, help="world id or pack folder (default: freedoom)")
+    demo.add_argument("--seed", default="all", help="scene seed name, a .npz/.png path, or 'all' (default)")
+    demo.add_argument("--backend", choices=BACKENDS, default="auto")
+    demo.add_argument("--out", required=True, help="OUT.mp4")
+    demo.add_argument("--rng-seed", type=int, default=0)
+    demo.add_argument("--frames", type=int, help="at most this many tour frames per scene")
+    _look_args(demo, scale=4)
 
     bench = sub.add_parser("bench", help="measure frames per second and the per-stage split")
     bench.add_argument("--world", default=None)
@@ -74,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SELF_PARSING = ("train", "eval", "export")
+
+
+def _look_args(p: argparse.ArgumentParser, scale: int = 1) -> None:
+    p.add_argument("--scale", type=int, default=scale, help=f"MP4 upscale factor 1-8 (default {scale})")
+    p.add_argument("--smooth", action="store_true", help="smooth (bilinear) upscaling instead of pixel blocks")
+    p.add_argument("--overlay", action="store_true", help="draw the held buttons into the MP4")
 
 
 def _world_args(p: argparse.ArgumentParser) -> None:

@@ -111,9 +111,12 @@ class Synth:
 
 
 class AudioOutput(Protocol):
-    """A device that pulls blocks: start(render) with render(n) -> float32 (n,)."""
+    """A device that pulls blocks: start(render) with render(n) -> float32 (n,).
+
+    check() raises once the device has gone (unplugged, driver error)."""
 
     def start(self, render: Callable[[int], np.ndarray]) -> None: ...
+    def check(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -121,13 +124,23 @@ class SoundDeviceOutput:
     def __init__(self, rate: int = RATE, blocksize: int = BLOCK):
         import sounddevice                            # OSError when PortAudio is missing
         self._sd, self.rate, self.blocksize, self._stream = sounddevice, rate, blocksize, None
+        self._ended = False
 
     def start(self, render: Callable[[int], np.ndarray]) -> None:
         def callback(outdata, frames, _time, _status):
             outdata[:, 0] = render(frames)
+
+        def finished():                               # PortAudio's thread: only set a flag
+            self._ended = True
         self._stream = self._sd.OutputStream(samplerate=self.rate, blocksize=self.blocksize, channels=1,
-                                             dtype="float32", latency="low", callback=callback)
+                                             dtype="float32", latency="low", callback=callback,
+                                             finished_callback=finished)
         self._stream.start()
+
+    def check(self) -> None:
+        """A stream stops by itself only when its device fails or goes away."""
+        if self._stream is not None and (self._ended or not self._stream.active):
+            raise OSError("the audio stream stopped")
 
     def close(self) -> None:
         if self._stream is not None:
@@ -155,6 +168,21 @@ class LiveAudio:
             return f"No audio device ({type(exc).__name__}): playing silent"
         self.output = output
         return None
+
+    def check(self) -> str | None:
+        """Called by the window as frames arrive: if the device has gone, go silent and say why."""
+        if self.output is None:
+            return None
+        try:
+            self.output.check()
+            return None
+        except Exception as exc:  # PortAudio and its host APIs fail in many ways
+            output, self.output = self.output, None
+            try:
+                output.close()
+            except Exception:  # closing a vanished device can fail too; it is gone either way
+                pass
+            return f"Audio device lost ({exc}): playing silent"
 
     def render(self, n: int) -> np.ndarray:
         action = None if self.paused else self.input_state.current_action()

@@ -86,8 +86,11 @@ class PygameGamepads:
         out = []
         for e in pg.event.get():             # everything: unread events would pile up in SDL's queue
             if e.type == pg.CONTROLLERDEVICEADDED:
-                pad = self.controller.Controller(e.device_index)
-                pid = pad.as_joystick().get_instance_id()
+                try:
+                    pad = self.controller.Controller(e.device_index)
+                    pid = pad.as_joystick().get_instance_id()
+                except pg.error:            # unplugged again before it could be opened
+                    continue
                 self._open[pid] = pad
                 out.append(PadEvent("added", pid, pad.name))
             elif e.type == pg.CONTROLLERDEVICEREMOVED:
@@ -136,8 +139,13 @@ class GamepadPoller(QObject):
     def poll(self) -> None:
         if self.source is None:
             return
+        try:
+            events = self.source.poll()
+        except Exception as exc:  # SDL errors as a pad vanishes mid-read: keyboard play goes on
+            self._give_up(exc)
+            return
         changed = False
-        for event in self.source.poll():
+        for event in events:
             note, command = self.tracker.apply(event)
             changed = True
             if note:
@@ -146,6 +154,18 @@ class GamepadPoller(QObject):
                 self.command.emit(command)
         if changed:
             self.input.set_pad(self.tracker.merged())
+
+    def _give_up(self, exc: Exception) -> None:
+        """Stop polling a broken source and release whatever its pads were holding."""
+        self._timer.stop()
+        source, self.source = self.source, None
+        try:
+            source.close()
+        except Exception:  # the same fault may break closing; the source is dropped anyway
+            pass
+        self.tracker = PadTracker()
+        self.input.set_pad(None)
+        self.note.emit(f"Gamepad input stopped ({type(exc).__name__}: {exc}); the keyboard still works")
 
     def stop(self) -> None:
         self._timer.stop()

@@ -53,14 +53,19 @@ def create_window(args, paths=None, **window_options):
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")     # pygame is only asked about gamepads
     from PySide6.QtWidgets import QApplication
 
+    from app.qt_compat import reference_leak
     from app.theme import apply_theme
     from app.window import MainWindow
+    leak = reference_leak()
+    if leak:                               # warned, not refused: short sessions still work
+        print(f"reverie: warning: {leak}", file=sys.stderr)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Reverie")
     apply_theme(app)
     window = MainWindow(settings, paths, config, **window_options)
-    if note:
-        window.statusBar().showMessage(note, 8000)
+    for text in (note, leak):
+        if text:
+            window.show_message("error" if text is leak else "info", text)
     return app, window
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +113,10 @@ class Recorder:
             except Exception:  # the disk is full: flushing fails the same way
                 writer.container = None
         try:
-            self.session.save(self.json_path)
+            # The action of the frame that failed is logged already: keep only recorded frames'.
+            kept = self.session.record_from + self.frames
+            replace(self.session, actions=self.session.actions[:kept],
+                    events=[e for e in self.session.events if e["at"] <= kept]).save(self.json_path)
         except (AttributeError, OSError):
             pass                                       # the last complete save stays
         if self.path.is_file():

@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         e = self.engine
         e.frame_ready.connect(self.view.show_packet)
         e.frame_ready.connect(self.timeline.show_packet)
+        e.frame_ready.connect(self._check_audio)
         e.world_loaded.connect(self._world_loaded)
         e.session_started.connect(self._session_started)
         e.paused_changed.connect(self._paused_changed)
@@ -191,6 +192,12 @@ class MainWindow(QMainWindow):
         s = int(recorder.seconds) if active else 0
         self.status["rec"].setText(f"● REC {s // 60}:{s % 60:02d}" if active else "")
         self.view.update()
+
+    @Slot(object)
+    def _check_audio(self, _packet) -> None:
+        note = self.audio.check()
+        if note:
+            self.show_message("error", note)
 
     @Slot(str, str)
     def show_message(self, level: str, text: str) -> None:

@@ -148,12 +148,24 @@ class EngineWorker(QObject):
         """Load a world pack and make a session; on failure (a message) the old world stays."""
         from model.runtime import open_world
         world = open_world(world_id)
-        session = world.session(backend=backend, **({"steps": steps} if steps else {}))
+        session = self._new_session(world, backend, steps)
         self._stop_recording("world changed")
         self._world, self._session, self._timeline, self._seed = world, session, None, None
         seeds = tuple((p.stem, p) for p in world.pack.seed_paths())
         self.world_loaded.emit(WorldInfo(world.id, world.pack.title, world.pack.root, seeds))
         return True
+
+    def _new_session(self, world, backend: str, steps: int | None):
+        """A session on `backend`; a GPU backend that cannot start falls back to the CPU, saying so."""
+        sampler = {"steps": steps} if steps else {}
+        try:
+            return world.session(backend=backend, **sampler)
+        except UserError as exc:
+            if backend not in ("cuda", "torch"):
+                raise
+            session = world.session(backend="cpu", **sampler)
+            self.message.emit("error", f"{exc}: running on the CPU instead")
+            return session
 
     @_guarded
     def _first_scene(self) -> None:
@@ -216,11 +228,27 @@ class EngineWorker(QObject):
             return
         t0 = time.perf_counter()
         sample = self.input.take()
-        frame = self._timeline.step(sample.action)
+        try:
+            frame = self._timeline.step(sample.action)
+        except Exception:
+            self._restore_after_failed_step()
+            raise
         self._log.add(sample.action)
         if self._recorder is not None:
             self._record(frame, sample.action)
         self._emit(frame, "step", sample.action, sample.event_t, (time.perf_counter() - t0) * 1e3)
+
+    def _restore_after_failed_step(self) -> None:
+        """Put the session back exactly as it was before the step that raised.
+
+        The step may have written the ring buffer and drawn noise before failing; a rewind
+        to the current frame re-steps from a snapshot, so what follows (and a recording's
+        replay) is what it would have been without the fault."""
+        try:
+            self._timeline.rewind_to(self._session.frame_index)
+        except Exception:  # the fault persists: the state is unknown, so the recording ends here
+            log.exception("could not restore the session after a failed step")
+            self._stop_recording("the model failed")
 
     def _emit(self, frame, kind: str, action=None, event_t=None, tick_ms: float = 0.0, index=None) -> None:
         s = self._session
@@ -271,7 +299,7 @@ class EngineWorker(QObject):
     def do_set_backend(self, backend: str) -> None:
         if self._world is None:
             return
-        session = self._world.session(backend=backend, steps=self._session.steps)   # UserError: keep the old
+        session = self._new_session(self._world, backend, self._session.steps)   # UserError: keep the old
         self._session = session
         if self._seed is not None:
             self._start_scene(self._seed, self._rng_seed)

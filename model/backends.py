@@ -12,6 +12,8 @@ PyTorch keeps the ring and every intermediate on the GPU.
 from __future__ import annotations
 
 import os
+import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,8 @@ class OrtBackend:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._sessions = {role: _ort_session(ort, pack.verified_model(role), opts, provider)
                           for role in ("encoder", "dynamics", "decoder")}
+        for role, inputs in ORT_INPUTS.items():
+            _check_inputs(self._sessions[role], inputs, pack.model_path(role))
         d = pack.config["dynamics"]
         self.window, self.tokens = d["window"], (d["latent_h"] // d["patch"]) * (d["latent_w"] // d["patch"])
         head_dim = d["width"] // d["heads"]
@@ -82,6 +86,18 @@ class OrtBackend:
     def restore(self, snap) -> None:
         np.copyto(self.k, snap[0])
         np.copyto(self.v, snap[1])
+
+
+# What the runtime feeds each network: a pack exported by another version may differ.
+ORT_INPUTS = {"encoder": {"frames"}, "dynamics": {"z", "z_prev", "tau", "action", "ctx_k", "ctx_v", "ages"},
+              "decoder": {"z"}}
+
+
+def _check_inputs(session, expected: set[str], path: Path) -> None:
+    names = {i.name for i in session.get_inputs()}
+    if names != expected:
+        raise UserError(f"{path}: the model's inputs {sorted(names)} are not the {sorted(expected)} this "
+                        "version runs (a pack exported by another version: export it again)")
 
 
 def _ort_session(ort, path: Path, opts, provider: str):
@@ -155,10 +171,14 @@ def open_backend(pack: WorldPack, choice: str = "auto"):
         return OrtBackend(pack)
     if choice == "torch":
         _require_torch(pack)
-        return TorchBackend(pack, "cuda" if _torch_cuda() else "cpu")
+        return _torch_backend(pack, "cuda" if _torch_cuda() else "cpu")
     if choice == "cuda" or choice == "auto":
         if _torch_cuda():
-            return TorchBackend(pack, "cuda")
+            try:
+                return _torch_backend(pack, "cuda")
+            except UserError:
+                if choice == "cuda":
+                    raise                      # asked for by name: say why; 'auto' goes on to the CPU
         if _ort_cuda():
             return OrtBackend(pack, "CUDAExecutionProvider")
         if choice == "cuda":
@@ -166,12 +186,30 @@ def open_backend(pack: WorldPack, choice: str = "auto"):
     return OrtBackend(pack)
 
 
-def _torch_cuda() -> bool:
+def _torch_backend(pack: WorldPack, device: str) -> "TorchBackend":
+    """A CUDA driver or GPU that fails at start-up is bad setup, not a bug: one line, exit 2."""
     try:
-        import torch
-    except ImportError:
+        return TorchBackend(pack, device)
+    except (RuntimeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"backend '{'cuda' if device == 'cuda' else 'torch'}' failed to start ({first})") from None
+
+
+def _torch_cuda() -> bool:
+    # Importing torch costs seconds and hundreds of MB: only ask it when a GPU can be there.
+    if not _nvidia_driver_present() or find_spec("torch") is None:
         return False
+    import torch
     return bool(torch.cuda.is_available())
+
+
+def _nvidia_driver_present() -> bool:
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+    if sys.platform == "win32":
+        import ctypes.util
+        return ctypes.util.find_library("nvcuda") is not None
+    return False                                   # macOS: no CUDA
 
 
 def _ort_cuda() -> bool:

@@ -40,17 +40,28 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _start(world):
+    """The pack's first scene seed; a pack with none yet (a fresh export) starts from grey:
+    a step costs the same whatever the picture."""
+    if world.seed_names():
+        return world.load_seed(None)
+    from model.seeds import SceneSeed
+    h, w = world.pack.frame_hw
+    return SceneSeed(name="grey", frames=np.full((1, h, w, 3), 128, np.uint8), actions=None)
+
+
 def run_bench(world_id, frames: int, backend: str, denoise_steps=None, show_progress=True) -> dict:
     if frames < 1:
         raise UserError(f"--frames must be at least 1, got {frames}")
     world = open_world(world_id)
     sampler = {"steps": denoise_steps} if denoise_steps else {}
     session = world.session(backend=backend, **sampler)
-    session.reset(world.load_seed(None), rng_seed=0)
+    session.reset(_start(world), rng_seed=0)
     actions = bench_actions(frames + WARMUP)
     for a in actions[:WARMUP]:
         session.step(a)
     step_ms, stages = np.zeros(frames), np.zeros((frames, 3))
+    pass_ms = np.zeros((frames, 4))
     rss = []
     progress = Progress(frames, "bench") if show_progress else None
     for i, a in enumerate(actions[WARMUP:]):
@@ -59,6 +70,7 @@ def run_bench(world_id, frames: int, backend: str, denoise_steps=None, show_prog
         step_ms[i] = (time.perf_counter() - t) * 1e3
         tm = session.timings
         stages[i] = tm.dynamics_ms, tm.decode_ms, step_ms[i] - tm.dynamics_ms - tm.decode_ms
+        pass_ms[i, :len(tm.pass_ms)] = tm.pass_ms
         if i % 100 == 0:
             rss.append(rss_mb())
         if progress:
@@ -74,9 +86,19 @@ def run_bench(world_id, frames: int, backend: str, denoise_steps=None, show_prog
         "stages_ms": {"dynamics": round(float(stages[:, 0].mean()), 2),
                       "decode": round(float(stages[:, 1].mean()), 2),
                       "other": round(float(stages[:, 2].mean()), 2)},
+        "pass_ms": [round(float(pass_ms[:, k].mean()), 2) for k in range(session.steps)],
+        **_drift(step_ms),
         "rss_mb_first": round(rss[0], 1), "rss_mb_last": round(rss[-1], 1),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
     }
+
+
+def _drift(step_ms: np.ndarray) -> dict:
+    """fps over frames 1,000-2,000 and over the last 1,000: cost must not grow with length."""
+    if len(step_ms) < 3000:
+        return {}
+    return {"fps_frames_1000_2000": round(1e3 / float(step_ms[1000:2000].mean()), 2),
+            "fps_last_1000": round(1e3 / float(step_ms[-1000:].mean()), 2)}
 
 
 def run(args) -> int:

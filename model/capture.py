@@ -12,11 +12,13 @@ import json
 import multiprocessing
 import os
 import queue
+import signal
+import struct
 import sys
 import tempfile
-import time
 import traceback
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +26,22 @@ import vizdoom as vzd
 
 from model.dataset import SHARD_NAME, contact_sheet, dataset_report, format_report, write_npz, write_png
 from model.errors import UserError
-from model.explorer import Observation, make_policy
+from model.progress import Progress
+from model.explorer import MapKnowledge, Observation, make_policy
 from model.world import BUTTONS, ENGINE_H, ENGINE_W, N_BUTTONS
 
 MAPS = tuple(f"MAP{i:02d}" for i in range(1, 33))
 SHARD_FRAMES = 2000
 EPISODE_FRAMES = (400, 2000)     # 11-57 s of play at 35 tics/s
-FORMAT_VERSION = 1
+SETTLE_TICS = 16                 # idle tics that start every episode (see start_episode)
+_IDLE = [0] * N_BUTTONS
+FORMAT_VERSION = 2               # 2: vars[:, 0] and `map` hold the map index, 0 = MAP01
+
+
+# What state.game_variables holds. SECRETCOUNT because finding a secret prints "A secret is
+# revealed!", and with the HUD off its timer never runs: it stays until the episode ends.
+GAME_VARIABLES = [vzd.GameVariable.POSITION_X, vzd.GameVariable.POSITION_Y,
+                  vzd.GameVariable.ANGLE, vzd.GameVariable.SECRETCOUNT]
 
 
 def wad_path() -> Path:
@@ -54,8 +65,7 @@ def make_game(map_name: str, seed: int, depth: bool = False) -> vzd.DoomGame:
     game.set_render_weapon(True)
     game.add_game_args("-nomonsters")
     game.set_available_buttons([getattr(vzd.Button, name) for name in BUTTONS])
-    game.set_available_game_variables(
-        [vzd.GameVariable.POSITION_X, vzd.GameVariable.POSITION_Y, vzd.GameVariable.ANGLE])
+    game.set_available_game_variables(GAME_VARIABLES)
     game.set_depth_buffer_enabled(depth)
     game.set_episode_timeout(0)
     game.set_window_visible(False)
@@ -77,10 +87,61 @@ def _fresh_config_path() -> Path:
 
 
 def start_episode(game: vzd.DoomGame, map_name: str, seed: int) -> None:
-    """A new episode; reseeding first makes it independent of the episodes played before."""
+    """A new episode that does not depend on the episodes this engine played before.
+
+    Reseeding fixes the game's randomness. The renderer eases the weapon's bob toward its
+    target a little every frame, in a static variable that survives new_episode, so the
+    first frames of an episode could show the last episode's bob; SETTLE_TICS frames
+    standing still bring it to rest (the bob is at most 16 units and eases at least 1 unit
+    a frame). The engine ignores input for ~7 tics after a map loads anyway.
+    """
     game.set_seed(seed)
     game.set_doom_map(map_name)
     game.new_episode()
+    for _ in range(SETTLE_TICS):
+        game.make_action(_IDLE, 1)
+
+
+# Linedef specials a player triggers with USE in Doom II, less the exits (11, 51: they end the
+# episode) and the locked doors, which the explorer must not touch (see map_knowledge).
+USABLE_SPECIALS = frozenset({
+    1, 31, 117, 118,                                              # doors
+    7, 9, 18, 20, 21, 23, 29, 41, 49, 50, 55, 71, 101, 102, 103,  # S1 switches
+    111, 112, 113, 122, 127, 131, 140,
+    42, 43, 45, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70,       # SR switches
+    114, 115, 116, 123, 132, 138, 139,
+})
+LOCKED_SPECIALS = frozenset({26, 27, 28, 32, 33, 34, 99, 133, 134, 135, 136, 137})
+
+
+@lru_cache(maxsize=64)
+def map_knowledge(map_name: str) -> MapKnowledge:
+    """Where the map's doors, switches and locked doors are, read from the WAD.
+
+    A person who has played a map knows where its doors are; the explorer gets that from
+    the map's LINEDEFS and VERTEXES lumps (Doom format) instead.
+    """
+    with open(wad_path(), "rb") as f:
+        _, count, offset = struct.unpack("<4sii", f.read(12))
+        f.seek(offset)
+        directory = [struct.unpack("<ii8s", f.read(16)) for _ in range(count)]
+        names = [d[2].rstrip(b"\0").decode("ascii", "replace") for d in directory]
+        start = names.index(map_name)
+
+        def lump(name: str) -> bytes:
+            pos, size, _ = directory[names.index(name, start)]
+            f.seek(pos)
+            return f.read(size)
+
+        lines = np.frombuffer(lump("LINEDEFS"), dtype="<i2").reshape(-1, 7)   # v1 v2 flags special tag right left
+        vertices = np.frombuffer(lump("VERTEXES"), dtype="<i2").reshape(-1, 2).astype(np.float64)
+
+    def segments(specials: frozenset) -> np.ndarray:
+        chosen = lines[np.isin(lines[:, 3], list(specials))]
+        return np.concatenate([vertices[chosen[:, 0].astype(np.uint16)],
+                               vertices[chosen[:, 1].astype(np.uint16)]], axis=1)
+
+    return MapKnowledge(segments(USABLE_SPECIALS), segments(LOCKED_SPECIALS))
 
 
 @dataclass(frozen=True)
@@ -123,24 +184,25 @@ class CapturePlan:
 def capture_shard(game: vzd.DoomGame, spec: ShardSpec, on_frames=lambda n: None) -> dict[str, np.ndarray]:
     """Play whole episodes on the shard's map until the shard is full."""
     rng = np.random.default_rng([spec.seed, spec.index])
-    arrays = _empty_shard(spec.frames)
-    map_number = int(spec.map_name[3:])
+    arrays = empty_shard(spec.frames)
+    map_index = MAPS.index(spec.map_name)
+    knowledge = map_knowledge(spec.map_name)
     t = 0
     while t < spec.frames:
         length = _episode_length(rng, spec.frames - t)
         episode_seed = int(rng.integers(2**31 - 1))
-        policy = make_policy(spec.policy, np.random.default_rng(rng.integers(2**63)))
+        policy = make_policy(spec.policy, np.random.default_rng(rng.integers(2**63)), knowledge)
         start_episode(game, spec.map_name, episode_seed)
-        played = _play(game, policy, arrays, t, length, map_number)
+        played = play_episode(game, policy, arrays, t, length, map_index)
         arrays["episode_start"][t] = True
         arrays["episode_seed"][t:t + played] = episode_seed
-        arrays["map"][t:t + played] = map_number
+        arrays["map"][t:t + played] = map_index
         t += played
         on_frames(played)
     return arrays
 
 
-def _empty_shard(frames: int) -> dict[str, np.ndarray]:
+def empty_shard(frames: int) -> dict[str, np.ndarray]:
     return {
         "frames": np.zeros((frames, ENGINE_H, ENGINE_W, 3), np.uint8),
         "actions": np.zeros((frames, N_BUTTONS), np.uint8),
@@ -157,14 +219,20 @@ def _episode_length(rng: np.random.Generator, left: int) -> int:
     return left if left - length < EPISODE_FRAMES[0] else length
 
 
-def _play(game, policy, arrays: dict, t0: int, length: int, map_number: int) -> int:
-    """Record up to `length` frames from the running episode; fewer if the level ends
-    (the player reaches an exit or dies in a hazard). Returns the number recorded."""
+def play_episode(game, policy, arrays: dict, t0: int, length: int, map_index: int, watch=None) -> int:
+    """Record up to `length` frames of the running episode into `arrays` from `t0` on, and
+    return how many: fewer when the level ends (an exit, a death in a hazard) or a secret
+    is found, whose message would cover the rest of the episode (GAME_VARIABLES).
+    `watch(t, state)`, if given, sees each recorded state (make_seeds scores the views)."""
     for i in range(length):
         state = game.get_state()
-        x, y, angle = state.game_variables
+        x, y, angle, secrets = state.game_variables
+        if secrets > 0 and i > 0:
+            return i
+        if watch is not None:
+            watch(t0 + i, state)
         arrays["frames"][t0 + i] = state.screen_buffer
-        arrays["vars"][t0 + i] = (map_number, x, y, angle)
+        arrays["vars"][t0 + i] = (map_index, x, y, angle)
         action = policy.act(Observation(float(x), float(y), float(angle), state.depth_buffer))
         arrays["actions"][t0 + i] = action
         game.make_action(action.tolist(), 1)
@@ -185,6 +253,9 @@ def _capture_shards(plan: CapturePlan, specs: list[ShardSpec], on_frames) -> Non
 
 def _worker(plan: CapturePlan, specs: list[ShardSpec], messages) -> None:
     """A worker process: its shards, with progress and failures sent to the parent."""
+    # The parent stops workers with SIGTERM; exiting through `finally` closes the engine,
+    # a separate process that would otherwise live on.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         _capture_shards(plan, specs, lambda n: messages.put(("frames", n)))
         messages.put(("done", None))
@@ -194,31 +265,7 @@ def _worker(plan: CapturePlan, specs: list[ShardSpec], messages) -> None:
 
 # ---- many shards: workers and progress --------------------------------------------------------
 
-class Progress:
-    """One updating stderr line: frames done / total, frames per second, time left."""
-
-    def __init__(self, total: int, done: int = 0, stream=sys.stderr):
-        self.total, self.done, self.stream = total, done, stream
-        self.start_done, self.start = done, time.monotonic()
-        self.shown = 0.0
-
-    def add(self, frames: int) -> None:
-        self.done += frames
-        now = time.monotonic()
-        if now - self.shown >= 0.25 or self.done >= self.total:
-            self.shown = now
-            fps = (self.done - self.start_done) / max(now - self.start, 1e-9)
-            eta = (self.total - self.done) / fps if fps > 0 else 0.0
-            self.stream.write(f"\rcapture: {self.done:,}/{self.total:,} frames  {fps:,.0f} fps  "
-                              f"ETA {int(eta) // 60}:{int(eta) % 60:02d}  ")
-            self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-def _run_parallel(plan: CapturePlan, todo: list[ShardSpec], progress: Progress) -> None:
+def _run_parallel(plan: CapturePlan, todo: list[ShardSpec], on_frames) -> None:
     """Worker w makes todo[w::K]: a fixed subset, and shards do not depend on who makes them."""
     ctx = multiprocessing.get_context("spawn")     # no forked engine or thread state
     messages = ctx.Queue()
@@ -237,7 +284,7 @@ def _run_parallel(plan: CapturePlan, todo: list[ShardSpec], progress: Progress) 
                     raise RuntimeError("capture workers exited without finishing") from None
                 continue
             if kind == "frames":
-                progress.add(value)
+                on_frames(value)
             elif kind == "done":
                 running -= 1
             else:
@@ -255,14 +302,20 @@ def run(args) -> int:
     _claim_out(plan)
     specs = plan.shards()
     todo = [s for s in specs if not plan.shard_path(s).exists()]
-    progress = Progress(plan.frames, done=plan.frames - sum(s.frames for s in todo))
+    if len(todo) < len(specs):
+        print(f"capture: resuming, {len(specs) - len(todo)} of {len(specs)} shards already in {plan.out}",
+              file=sys.stderr)
     if todo:
+        progress = Progress(sum(s.frames for s in todo), "capture")
+
+        def advance(frames: int) -> None:
+            progress(progress.done + frames)
+
         if plan.workers == 1 or len(todo) == 1:
-            _capture_shards(plan, todo, progress.add)
+            _capture_shards(plan, todo, advance)
         else:
-            _run_parallel(plan, todo, progress)
-    progress.add(0)
-    progress.close()
+            _run_parallel(plan, todo, advance)
+        progress.close()
     _write_report(plan, [plan.shard_path(s) for s in specs], sheet=args.report)
     return 0
 

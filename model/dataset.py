@@ -6,13 +6,14 @@ A shard is an `.npz` of whole episodes (so any shard can be made, or remade, on 
 |---|---|---|
 | `frames` | uint8 [T,120,160,3] | raw engine frames (the model area-resizes them) |
 | `actions` | uint8 [T,8] | `actions[i]` takes `frames[i]` to `frames[i+1]` (canonical button order) |
-| `vars` | float32 [T,4] | map number (1-32), x, y, angle (degrees) at `frames[i]` |
+| `vars` | float32 [T,4] | map index (0 = MAP01), x, y, angle (degrees) at `frames[i]` |
 | `episode_start` | bool [T] | True on the first frame of each episode |
-| `map` | uint8 [T] | map number (1 = MAP01) |
+| `map` | uint8 [T] | map index (0 = MAP01) |
 | `episode_seed` | int64 [T] | the engine seed of the frame's episode: replays it exactly |
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import struct
@@ -44,13 +45,17 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray], level: int = 1) -
     """
     path = Path(path)
     tmp = path.with_name(path.name[: -len(".npz")] + ".tmp.npz")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
-        for key, array in arrays.items():
-            info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with zf.open(info, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
-    os.replace(tmp, path)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
+            for key, array in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asarray(array), allow_pickle=False)
+                info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_EPOCH)
+                zf.writestr(info, buf.getbuffer(), zipfile.ZIP_DEFLATED, level)
+        os.replace(tmp, path)
+    except BaseException:       # interrupted or failed: leave no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -184,7 +189,7 @@ def merge_stats(parts: list[dict]) -> dict:
         "stuck_definition": f"a movement button held in each of the last {STUCK_TICS} actions "
                             f"and the position moved < {STUCK_DIST:g} unit over those tics",
         "buttons": buttons,
-        "maps": {f"MAP{m:02d}": {"frames": per_map[m], "cells": len(cells[m])} for m in sorted(per_map)},
+        "maps": {f"MAP{m + 1:02d}": {"frames": per_map[m], "cells": len(cells[m])} for m in sorted(per_map)},
         "coverage_cells": sum(len(s) for s in cells.values()),
         "cell_size": CELL,
     }

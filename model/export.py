@@ -119,9 +119,10 @@ def random_modules(preset: str, seed: int = 0) -> tuple[Tokenizer, Dynamics]:
     """Untrained modules of a named preset (with non-zero output layers so frames vary)."""
     if preset not in DYNAMICS_PRESETS:
         raise UserError(f"unknown preset '{preset}' (choose from {', '.join(DYNAMICS_PRESETS)})")
+    from model.train import dynamics_config
     torch.manual_seed(seed)
     tokenizer = Tokenizer(TOKENIZER_PRESETS.get(preset, TOKENIZER_PRESETS["small"]))
-    dynamics = Dynamics(DYNAMICS_PRESETS[preset])
+    dynamics = Dynamics(dynamics_config(preset, tokenizer.cfg))
     with torch.no_grad():
         for p in dynamics.parameters():
             if p.abs().sum() == 0 and p.ndim > 1:

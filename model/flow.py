@@ -50,22 +50,44 @@ def sample_tau(shape, device, p_one: float = 0.3) -> torch.Tensor:
     return torch.where(torch.rand(shape, device=device) < p_one, torch.ones_like(tau), tau)
 
 
-def flow_loss(model: Dynamics, z: torch.Tensor, actions: torch.Tensor, ctx_noise_max: float = 0.1):
-    """z (B, T, C, h, w) clean latents; actions (B, T-1, 8). Mean squared x0 error."""
+def flow_loss(model: Dynamics, z: torch.Tensor, actions: torch.Tensor, ctx_noise_max: float = 0.1,
+              self_forcing: float = 0.0):
+    """z (B, T, C, h, w) clean latents; actions (B, T-1, 8). Mean squared x0 error.
+
+    self_forcing > 0 is the drift defence "self-forcing-lite": that fraction of context
+    frames is replaced by the model's own one-step predictions of them (made without
+    gradient, in one parallel pass), while the targets stay the real next frames. The
+    model learns to continue from its own imperfect frames, as it must at play time.
+    """
     b, t = z.shape[:2]
-    cond = action_vectors(actions)                                     # (B, T, 9)
+    context = z
+    if self_forcing > 0:
+        with torch.no_grad():
+            pred = _two_stream(model, z, z, actions, torch.zeros(b, t, device=z.device),
+                               torch.ones(b, t - 1, device=z.device), torch.randn_like(z[:, 1:]))
+        swap = torch.rand(b, t, device=z.device) < self_forcing
+        swap[:, 0] = False
+        context = torch.where(swap[..., None, None, None], torch.cat([z[:, :1], pred], 1), z)
     sigma = torch.rand(b, t, device=z.device) * ctx_noise_max          # context noise (drift defence)
-    clean = _mix(z, torch.randn_like(z), sigma)
-    tau = sample_tau((b, t - 1), z.device)
-    noisy = _mix(z[:, 1:], torch.randn_like(z[:, 1:]), tau)
+    x0 = _two_stream(model, context, z, actions, sigma, sample_tau((b, t - 1), z.device), None)
+    return F.mse_loss(x0, z[:, 1:])
+
+
+def _two_stream(model, context, target, actions, sigma, tau, noise):
+    """Predictions of frames 1..T-1 from [clean context stream | noisy target stream]."""
+    b, t = context.shape[:2]
+    cond = action_vectors(actions)                                     # (B, T, 9)
+    clean = _mix(context, torch.randn_like(context), sigma)
+    noise = torch.randn_like(target[:, 1:]) if noise is None else noise
+    noisy = _mix(target[:, 1:], noise, tau)
     inputs = torch.cat([clean, noisy], dim=1)
     prevs = torch.cat([shift_prev(clean), clean[:, :-1]], dim=1)
     taus = torch.cat([sigma, tau], dim=1)
     conds = torch.cat([cond, cond[:, 1:]], dim=1)
-    ctx_k, ctx_v = model.empty_cache(b, device=z.device, dtype=z.dtype)
+    ctx_k, ctx_v = model.empty_cache(b, device=context.device, dtype=context.dtype)
     x0, _, _ = model.frame_pass(inputs, prevs, taus, conds, ctx_k, ctx_v,
-                                two_stream_ages(t, model.cfg.window, z.device))
-    return F.mse_loss(x0[:, t:], z[:, 1:])
+                                two_stream_ages(t, model.cfg.window, context.device))
+    return x0[:, t:]
 
 
 def shift_prev(z: torch.Tensor) -> torch.Tensor:

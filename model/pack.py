@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from model.world import BUTTONS
 
 PACK_FORMAT = 1
 DEFAULT_WORLD = "freedoom"
-REPO_WORLDS = Path(__file__).resolve().parent.parent / "assets" / "worlds"
+# Frozen (PyInstaller), the bundled assets sit under sys._MEIPASS; from source, beside model/.
+REPO_WORLDS = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent)) / "assets" / "worlds"
 MODEL_ROLES = ("encoder", "dynamics", "decoder")     # the ONNX files the runtime needs
+DYNAMICS_KEYS = ("window", "latent_h", "latent_w", "patch", "width", "heads", "depth")   # sizes the ring buffer
 
 
 def user_worlds_dir() -> Path:
@@ -110,6 +113,12 @@ def _check_meta(meta: object, path: Path) -> None:
     for key, kind in (("id", str), ("frame_size", list), ("models", dict), ("config", dict)):
         if not isinstance(meta.get(key), kind):
             raise UserError(f"{path}: '{key}' missing or not a {kind.__name__}")
+    size = meta["frame_size"]
+    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 4096 for v in size):
+        raise UserError(f"{path}: 'frame_size' must be [width, height] in pixels, got {size}")
+    dyn = meta["config"].get("dynamics")
+    if not isinstance(dyn, dict) or not all(isinstance(dyn.get(k), int) and dyn[k] > 0 for k in DYNAMICS_KEYS):
+        raise UserError(f"{path}: 'config.dynamics' needs positive integers {', '.join(DYNAMICS_KEYS)}")
     if meta.get("buttons", list(BUTTONS)) != list(BUTTONS):
         raise UserError(f"{path}: buttons must be {list(BUTTONS)}")
     for role, entry in meta["models"].items():

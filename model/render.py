@@ -21,6 +21,16 @@ def render_frames(world, seed, actions: np.ndarray, rng_seed: int, backend: str,
         yield session.step(action)
 
 
+def write_with_progress(out: Path, frames, total: int, args, actions=None) -> int:
+    """Frames to `out` with the MP4 look the flags ask for (--scale/--smooth/--overlay)."""
+    progress = Progress(total, f"{args.command} {out.name}")
+    n = write_frames(out, frames, scale=args.scale, progress=progress, actions=actions,
+                     smooth=getattr(args, "smooth", False), overlay=getattr(args, "overlay", False))
+    progress.close()
+    print(f"wrote {n} frames to {out}")
+    return n
+
+
 def run_render(args) -> int:
     out = check_out_path(args.out)
     world = open_world(args.world)
@@ -37,11 +47,8 @@ def run_render(args) -> int:
     if len(actions) == 0:
         raise UserError(f"{args.actions}: no actions to render")
     sampler = {"steps": args.denoise_steps} if args.denoise_steps else {}
-    progress = Progress(len(actions), f"render {out.name}")
-    n = write_frames(out, render_frames(world, seed, actions, args.rng_seed, args.backend, **sampler),
-                     scale=args.scale, progress=progress)
-    progress.close()
-    print(f"wrote {n} frames to {out}")
+    frames = render_frames(world, seed, actions, args.rng_seed, args.backend, **sampler)
+    write_with_progress(out, frames, len(actions), args, actions)
     return 0
 
 
@@ -49,9 +56,6 @@ def run_replay(args) -> int:
     out = check_out_path(args.out)
     path = Path(args.session)
     log = SessionLog.load(path)
-    total = len(log.actions) - log.record_from
-    progress = Progress(total, f"replay {out.name}")
-    n = write_frames(out, replay_frames(log, path), scale=args.scale, progress=progress)
-    progress.close()
-    print(f"wrote {n} frames to {out}")
+    actions = log.actions[log.record_from:]          # replay yields one frame per recorded action
+    write_with_progress(out, replay_frames(log, path), len(actions), args, np.array(actions, np.uint8))
     return 0

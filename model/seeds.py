@@ -2,13 +2,13 @@
 or one `.png`/`.jpg` image, resized to the world's frame size (DESIGN.md section 3)."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from model.errors import UserError
+from model.pack import sha256_file
 from model.world import N_BUTTONS, area_resize, load_npz, validate_actions
 
 MAX_IMAGE_PIXELS = 40_000_000        # refuse decompression bombs before decoding them
@@ -28,7 +28,7 @@ def load_seed(path: str | Path, frame_hw: tuple[int, int]) -> SceneSeed:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: scene seed not found")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_file(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         name, frames, actions = _from_npz(path)
@@ -63,19 +63,69 @@ def _from_npz(path: Path) -> tuple[str, np.ndarray, np.ndarray | None]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """A .png/.jpg as (H, W, 3) uint8, decoded by PyAV (FFmpeg), size-checked first."""
+    """A .png/.jpg as (H, W, 3) uint8, decoded by PyAV (FFmpeg), size-checked first.
+
+    The size comes from the file's own header, read here before FFmpeg sees the file: a
+    100000x100000 PNG is refused without a byte of it decoded. FFmpeg is then held to
+    that one image format, so a file named .png can never reach its other demuxers."""
     import av
+    fmt, (width, height) = image_header(path)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise UserError(f"{path}: image is too large ({width}x{height})")
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            if stream.width * stream.height > MAX_IMAGE_PIXELS:
-                raise UserError(f"{path}: image is too large ({stream.width}x{stream.height})")
-            frame = next(container.decode(stream))
+        with av.open(str(path), format=fmt) as container:
+            frame = next(container.decode(video=0))
+            if frame.width * frame.height > MAX_IMAGE_PIXELS:
+                raise UserError(f"{path}: image is too large ({frame.width}x{frame.height})")
             return frame.to_ndarray(format="rgb24")
     except UserError:
         raise
     except Exception as exc:  # FFmpeg reports corrupt data in many ways
         raise UserError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+
+
+def image_header(path: Path) -> tuple[str, tuple[int, int]]:
+    """(FFmpeg format, (width, height)) from a PNG or JPEG header; UserError otherwise."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+            if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+                return "png_pipe", (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
+            if head[:2] == b"\xff\xd8":
+                size = _jpeg_size(f)
+                if size is not None:
+                    return "jpeg_pipe", size
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read image ({exc.strerror or exc})") from None
+    raise UserError(f"{path}: cannot read image (not a PNG or JPEG file, or its header is cut off)")
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(f) -> tuple[int, int] | None:
+    """Walk the JPEG's marker segments to its frame header (SOFn): (width, height)."""
+    f.seek(2)
+    for _ in range(1000):                       # real files reach SOF within a few segments
+        byte = f.read(1)
+        if byte != b"\xff":
+            return None                         # not a marker: a corrupt file
+        while byte == b"\xff":                  # fill bytes before a marker
+            byte = f.read(1)
+        if not byte:
+            return None
+        marker = byte[0]
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            continue                            # markers without a length
+        seg = f.read(2)
+        if len(seg) < 2 or marker in (0xD9, 0xDA):
+            return None                         # image data or the end before any frame header
+        length = int.from_bytes(seg, "big")
+        if marker in _SOF:
+            data = f.read(5)
+            return (int.from_bytes(data[3:5], "big"), int.from_bytes(data[1:3], "big")) if len(data) == 5 else None
+        f.seek(length - 2, 1)
+    return None
 
 
 def fit_frame(frame: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +25,13 @@ from model.world import N_BUTTONS
 
 FORMAT = "reverie-session"
 VERSION = 1
-MAX_ACTIONS = 10_000_000            # ~4.6 days at 25 fps: anything bigger is hostile
-MAX_EVENTS = 1_000_000
+MAX_ACTIONS = 2_700_000             # 30 hours at 25 fps: anything bigger is hostile
+MAX_EVENTS = 100_000
+MAX_FILE_BYTES = 64 * 1024 * 1024   # 30 hours of actions is ~50 MB of JSON
 EVENT_TYPES = ("rewind", "steps", "reset")
+SAMPLER_KEYS = {"steps": int, "ctx_noise": (int, float), "adaptive": bool, "adaptive_threshold": (int, float)}
+# The backend a session names -> the choice that opens it again.
+BACKEND_CHOICE = {"cpu": "cpu", "cuda": "cuda", "cuda-onnx": "cuda", "torch": "torch", "auto": "auto"}
 
 
 @dataclass
@@ -41,22 +45,36 @@ class SessionLog:
     actions: list[list[int]] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
     record_from: int = 0
+    _encoded: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, **asdict(self)}
+        return {"format": FORMAT, "version": VERSION,
+                **{f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}}
 
     def save(self, path: Path) -> None:
         """Atomic: a crash leaves the previous complete file, never half of one."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), separators=(",", ":")), encoding="utf-8")
+        rest = {k: v for k, v in self.to_json().items() if k != "actions"}
+        text = json.dumps(rest, separators=(",", ":"))[:-1] + ',"actions":' + self._actions_json() + "}"
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+
+    def _actions_json(self) -> str:
+        """The actions as JSON, encoding only those added since the last save.
+
+        A recording saves this file once a second and its action list only grows: encoding
+        all of it each time cost 300 ms a save after 30 minutes, a hitch every second."""
+        if len(self._encoded) > len(self.actions):
+            self._encoded.clear()
+        self._encoded.extend(json.dumps(a, separators=(",", ":")) for a in self.actions[len(self._encoded):])
+        return "[" + ",".join(self._encoded) + "]"
 
     @staticmethod
     def load(path: Path) -> "SessionLog":
         path = Path(path)
         try:
-            if path.stat().st_size > 512 * 1024 * 1024:
+            if path.stat().st_size > MAX_FILE_BYTES:
                 raise UserError(f"{path}: session file is too large")
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -94,6 +112,9 @@ def _validated(data: object, path: Path) -> SessionLog:
     if not _is_int(record_from) or not 0 <= record_from <= len(actions):
         raise bad("'record_from' must be an index into 'actions'")
     _check_seed(data["seed"], bad)
+    _check_sampler(data["sampler"], bad)
+    if data["backend"] not in BACKEND_CHOICE:
+        raise bad(f"unknown backend {data['backend']!r}")
     return SessionLog(world=data["world"], models=data["models"], seed=data["seed"],
                       rng_seed=data["rng_seed"], sampler=data["sampler"], backend=data["backend"],
                       actions=actions, events=data["events"], record_from=record_from)
@@ -114,27 +135,42 @@ def _check_event(event, n_actions: int, bad) -> None:
         raise bad("a steps event needs a 'value' of 1..4")
 
 
+def _check_sampler(sampler: dict, bad) -> None:
+    for key, value in sampler.items():
+        kind = SAMPLER_KEYS.get(key)
+        if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            raise bad(f"sampler '{key}' has the wrong type ({type(value).__name__})")
+
+
+def _plain_name(name: object) -> bool:
+    """One file name: no folder, drive or parent part on any platform."""
+    return (isinstance(name, str) and 0 < len(name) <= 255 and name not in (".", "..")
+            and not any(c in name for c in "/\\:\0"))
+
+
 def _check_seed(seed: dict, bad) -> None:
     if "name" in seed:
-        if not isinstance(seed["name"], str) or not seed["name"] or "/" in seed["name"] or "\\" in seed["name"]:
+        if not _plain_name(seed["name"]):
             raise bad("seed 'name' must be a plain scene seed name")
         return
     rel = seed.get("path")
     if not isinstance(rel, str) or not isinstance(seed.get("sha256"), str):
         raise bad("seed needs a 'name', or a 'path' and 'sha256'")
-    p = Path(rel)
-    if p.is_absolute() or ".." in p.parts or len(p.parts) != 1:
+    if not _plain_name(rel):
         raise bad(f"seed path '{rel}' must be a file beside the session file")
 
 
 def resolve_seed(log: SessionLog, session_path: Path, world):
     """The session's scene seed, checked against its recorded sha256."""
     if "name" in log.seed:
+        if log.seed["name"] not in world.seed_names():      # a name never reaches the file system
+            raise UserError(f"{session_path}: scene seed '{log.seed['name']}' is not in world '{world.id}'")
         return world.load_seed(log.seed["name"])
-    path = Path(session_path).parent / log.seed["path"]
-    seed = world.load_seed(str(path)) if path.is_file() else None
-    if seed is None:
+    folder = Path(session_path).resolve().parent
+    path = folder / log.seed["path"]
+    if not path.is_file() or path.resolve().parent != folder:     # a link out of the folder is refused too
         raise UserError(f"{path}: the session's scene seed is missing")
+    seed = world.load_seed(str(path))
     if seed.sha256 != log.seed["sha256"]:
         raise UserError(f"{path}: scene seed differs from the one recorded (sha256 mismatch)")
     return seed
@@ -150,7 +186,7 @@ def replay_frames(log: SessionLog, session_path: Path, backend: str | None = Non
                         "(sha256 mismatch); replay needs the same model")
     seed = resolve_seed(log, session_path, world)
     sampler = {k: v for k, v in log.sampler.items() if k in ("steps", "ctx_noise", "adaptive", "adaptive_threshold")}
-    session = world.session(backend=backend or log.backend, **sampler)
+    session = world.session(backend=backend or BACKEND_CHOICE[log.backend], **sampler)
     timeline = Timeline(session)
     session.reset(seed, log.rng_seed)
     timeline.start()

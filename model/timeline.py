@@ -36,8 +36,10 @@ class Timeline:
         return max(self._snapshots[0].frame_index, self.session.frame_index - self.horizon)
 
     def step(self, action: np.ndarray) -> np.ndarray:
-        self._steps.append((self.session.frame_index, np.asarray(action, np.uint8).copy(), self.session.steps))
+        before, steps = self.session.frame_index, self.session.steps
         frame = self.session.step(action)
+        # Logged only once it succeeded: a step that raised must not be replayed by a rewind.
+        self._steps.append((before, np.asarray(action, np.uint8).copy(), steps))
         self._frames.append((self.session.frame_index, frame))
         if self.session.frame_index % self.every == 0:
             self._snapshots.append(self.session.snapshot())

@@ -39,7 +39,8 @@ class TokenizerConfig:
 
 TOKENIZER_PRESETS = {
     "tiny": TokenizerConfig(latent_channels=8, channels=(8, 16, 16), blocks=0),
-    "small": TokenizerConfig(channels=(16, 32, 64)),
+    "small8x": TokenizerConfig(channels=(16, 32, 64)),
+    "small": TokenizerConfig(channels=(32, 64)),            # 4x: 32x24x8 latents
     "base": TokenizerConfig(),
 }
 

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many steps")
+    p.add_argument("--self-forcing", type=float, default=0.0,
+                   help="fraction of context frames replaced by the model's own predictions (fine-tune)")
     return p.parse_args(argv)
 
 
@@ -204,7 +207,8 @@ def encode_all(tok: Tokenizer, frames: np.ndarray, device, batch: int = 256) -> 
     return torch.cat(out)
 
 
-def sequence_loss(dyn: Dynamics, latents: torch.Tensor, data: FrameData, seq: int, batch: int, device):
+def sequence_loss(dyn: Dynamics, latents: torch.Tensor, data: FrameData, seq: int, batch: int, device,
+                  self_forcing: float = 0.0):
     starts = data.window_starts(seq)
     actions = torch.from_numpy(data.actions)
     offsets = torch.arange(seq)
@@ -213,7 +217,7 @@ def sequence_loss(dyn: Dynamics, latents: torch.Tensor, data: FrameData, seq: in
         idx = torch.from_numpy(starts[rng.integers(0, len(starts), batch)])[:, None] + offsets   # (B, T)
         z = latents[idx].to(device)
         a = actions[idx[:, :-1]].to(device)            # actions[i] takes frame i to i+1
-        return flow_loss(dyn, z, a)
+        return flow_loss(dyn, z, a, self_forcing=self_forcing)
     return batch_loss
 
 
@@ -244,11 +248,22 @@ def run(args) -> int:
     _save_tokenizer_stats(run_dir, tok)
     latents = (latents - tok.latent_mean.cpu()) / tok.latent_std.cpu()
     if a.stage in ("dynamics", "all"):
-        dyn = Dynamics(DYNAMICS_PRESETS[a.preset]).to(device)
-        stage = Stage("dynamics", dyn, sequence_loss(dyn, latents, data, a.seq, a.batch, device), a.lr)
+        dyn = Dynamics(dynamics_config(a.preset, tok.cfg)).to(device)
+        loss = sequence_loss(dyn, latents, data, a.seq, a.batch, device, a.self_forcing)
+        stage = Stage("dynamics", dyn, loss, a.lr)
         extra = {"frames_trained_on": len(data), "device": str(device), "preset": a.preset}
         train_stage(stage, run_dir, a.dynamics_minutes, a.seed, device, a.max_steps, extra=extra)
     return 0
+
+
+def dynamics_config(preset: str, tcfg: TokenizerConfig) -> DynamicsConfig:
+    """The preset, fitted to the tokenizer's latents: patches sized for 48 tokens a frame."""
+    h, w = tcfg.latent_hw
+    patch = max(1, h // 6)
+    if h % patch or w % patch:
+        raise UserError(f"latents {h}x{w} do not split into {patch}x{patch} patches")
+    return replace(DYNAMICS_PRESETS[preset], latent_channels=tcfg.latent_channels,
+                   latent_h=h, latent_w=w, patch=patch)
 
 
 def _set_latent_stats(tok: Tokenizer, latents: torch.Tensor) -> None:

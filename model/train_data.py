@@ -14,6 +14,8 @@ import numpy as np
 from model.errors import UserError
 from model.world import FRAME_H, FRAME_W, area_resize, load_npz
 
+SHARD_FRAMES_GUESS = 2000            # capture writes shards of about this many frames
+
 
 @dataclass
 class FrameData:
@@ -49,7 +51,10 @@ def load_frames(dirs: list[str | Path], max_frames: int | None = None, exclude_m
                 only_maps=None) -> FrameData:
     frames, actions, episodes, maps = [], [], [], []
     next_episode, total = 0, 0
-    for path in shard_paths(dirs):
+    paths = shard_paths(dirs)
+    if max_frames is not None:       # spread a subset over the whole capture (every map)
+        paths = paths[::max(1, len(paths) * SHARD_FRAMES_GUESS // max_frames)]
+    for path in paths:
         arrays = load_npz(path)
         map_idx = arrays["vars"][:, 0].astype(np.int64)
         keep = ~np.isin(map_idx, list(exclude_maps))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
+from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +18,25 @@ from model.world import FPS
 
 # Fragmented MP4: every fragment is self-contained, so a file cut off mid-write still
 # plays up to its last complete fragment (about one second with these options).
-FRAGMENT_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+# flush_packets hands each write to the OS at once: without it the header and the first
+# fragments sat in FFmpeg's 32 KB buffer, and a killed player left an empty file.
+FRAGMENT_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 
 
 class VideoWriter:
-    """Incremental H.264 writer. `scale` upsamples frames (nearest) before encoding.
+    """Incremental H.264 writer. `scale` upsamples frames (nearest, or bilinear with
+    `smooth`) before encoding; with `overlay`, `write(frame, action)` draws the held
+    buttons over the upscaled frame.
 
     With `audio_rate`, the file also gets an AAC track fed by `write_audio`.
     """
 
     def __init__(self, path: str | Path, fps: int = FPS, scale: int = 1, crf: int = 18,
-                 audio_rate: int | None = None, audio_channels: int = 1):
+                 audio_rate: int | None = None, audio_channels: int = 1, smooth: bool = False,
+                 overlay: bool = False):
         import av
         self.path = Path(path)
-        self.scale = int(scale)
+        self.scale, self.smooth, self.overlay = int(scale), bool(smooth), bool(overlay)
         if not 1 <= self.scale <= 8:
             raise UserError(f"--scale must be 1..8, got {scale}")
         try:
@@ -46,10 +53,12 @@ class VideoWriter:
         self._sized = False
         self.audio = _AudioTrack(self.container, audio_rate, audio_channels) if audio_rate else None
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, action: np.ndarray | None = None) -> None:
         import av
-        if self.scale > 1:
-            frame = frame.repeat(self.scale, axis=0).repeat(self.scale, axis=1)
+        frame = upscale(frame, self.scale, self.smooth)
+        if self.overlay and action is not None:
+            from model.overlay import draw_buttons
+            frame = draw_buttons(frame, action, unit=self.scale)
         if not self._sized:
             h, w = frame.shape[:2]
             self.stream.width, self.stream.height = w + w % 2, h + h % 2
@@ -144,9 +153,15 @@ def check_out_path(out: str | Path) -> Path:
     return out
 
 
-def write_frames(out: Path, frames, scale: int = 1, progress=None) -> int:
-    """Write an iterable of frames to .npz (atomically) or .mp4; returns the count."""
+def write_frames(out: Path, frames, scale: int = 1, progress=None, actions=None,
+                 smooth: bool = False, overlay: bool = False) -> int:
+    """Write an iterable of frames to .npz (atomically) or .mp4; returns the count.
+
+    `actions` (one per frame) feed the MP4's button overlay; scale, smoothing and the
+    overlay shape the MP4 only: an .npz always holds the world's own frames."""
     if out.suffix.lower() == ".npz":
+        if overlay:
+            raise UserError(f"{out}: --overlay draws into MP4 video only; .npz keeps the world's frames")
         collected = []
         for frame in frames:
             collected.append(frame)
@@ -156,12 +171,37 @@ def write_frames(out: Path, frames, scale: int = 1, progress=None) -> int:
         np.savez_compressed(tmp, frames=np.stack(collected) if collected else np.zeros((0, 1, 1, 3), np.uint8))
         os.replace(tmp, out)
         return len(collected)
-    with VideoWriter(out, scale=scale) as writer:
-        for frame in frames:
-            writer.write(frame)
+    with VideoWriter(out, scale=scale, smooth=smooth, overlay=overlay) as writer:
+        for frame, action in zip(frames, actions if actions is not None else repeat(None)):
+            writer.write(frame, action)
             if progress:
                 progress(writer.frames)
         return writer.frames
+
+
+def upscale(frame: np.ndarray, scale: int, smooth: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H*scale, W*scale, 3): pixel blocks, or bilinear with `smooth`."""
+    if scale == 1:
+        return frame
+    if not smooth:
+        return frame.repeat(scale, axis=0).repeat(scale, axis=1)
+    h, w = frame.shape[:2]
+    lo, hi, frac = _linear_taps(h, h * scale)
+    x = frame.astype(np.float32)
+    x = x[lo] * (1 - frac)[:, None, None] + x[hi] * frac[:, None, None]           # (H*s, W, 3)
+    lo, hi, frac = _linear_taps(w, w * scale)
+    x = x[:, lo] * (1 - frac)[None, :, None] + x[:, hi] * frac[None, :, None]     # (H*s, W*s, 3)
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=16)
+def _linear_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each output pixel: its two source pixels and the weight of the second.
+
+    Pixel centres are aligned (as in Qt's smooth scaling); edges repeat the last pixel."""
+    pos = np.clip((np.arange(dst) + 0.5) * src / dst - 0.5, 0, src - 1)
+    lo = np.floor(pos).astype(np.intp)
+    return lo, np.minimum(lo + 1, src - 1), (pos - lo).astype(np.float32)
 
 
 def read_video(path: str | Path) -> np.ndarray:

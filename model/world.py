@@ -132,11 +132,21 @@ def _actions_from_npz(path: Path) -> np.ndarray:
     return arrays["actions"]
 
 
-def load_npz(path: Path | str) -> dict[str, np.ndarray]:
-    """Every array of an .npz, never unpickling: object arrays are refused."""
+MAX_NPZ_BYTES = 1 << 30             # what an .npz may unpack to: seeds and action files are far smaller
+MAX_NPZ_ARRAYS = 64
+
+
+def load_npz(path: Path | str, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray]:
+    """Every array of an .npz, never unpickling: object arrays are refused.
+
+    Each array's header (dtype, shape) is read first, so a small file that would unpack
+    to gigabytes (a compression bomb) is refused before anything is allocated."""
     try:
+        _check_npz_headers(path, max_bytes)
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
+    except UserError:
+        raise
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise UserError(f"{path}: contains pickled objects, which are never loaded") from None
@@ -145,3 +155,23 @@ def load_npz(path: Path | str) -> dict[str, np.ndarray]:
         raise UserError(f"{path}: not a valid .npz ({exc})") from None
     except Exception as exc:  # zipfile.BadZipFile and friends: corrupt archives
         raise UserError(f"{path}: not a valid .npz ({type(exc).__name__}: {exc})") from None
+
+
+def _check_npz_headers(path: Path | str, max_bytes: int) -> None:
+    import zipfile
+    total = 0
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".npy")]
+        if len(names) > MAX_NPZ_ARRAYS:
+            raise UserError(f"{path}: too many arrays ({len(names)})")
+        for name in names:
+            with archive.open(name) as f:
+                version = np.lib.format.read_magic(f)
+                fmt = np.lib.format
+                read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = read(f)
+            if dtype.hasobject:
+                raise UserError(f"{path}: contains pickled objects, which are never loaded")
+            total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if total > max_bytes:
+        raise UserError(f"{path}: arrays would unpack to {total / 2 ** 30:.1f} GiB (more than {max_bytes / 2 ** 30:.1f})")

@@ -105,6 +105,8 @@ def engine_factory(qtbot, tiny_pack, input_state, fake_clock):
         config.setdefault("rng_seed", 7)
         engine = Engine(EngineConfig(**config), input_state, clock=fake_clock, autotick=False)
         engines.append(engine)
+        engine.messages = []                    # everything it said, from the start
+        engine.message.connect(lambda level, text: engine.messages.append((level, text)))
         with qtbot.waitSignal(engine.frame_ready, timeout=TIMEOUT) as first:
             engine.start()
         engine.first_packet = first.args[0]
@@ -134,9 +136,14 @@ class FakeOutput:
     def __init__(self):
         self.render = None
         self.closed = False
+        self.lost: Exception | None = None      # set by a test: the device went away
 
     def start(self, render):
         self.render = render
+
+    def check(self):
+        if self.lost is not None:
+            raise self.lost
 
     def pull(self, samples: int) -> np.ndarray:
         return np.concatenate([self.render(BLOCK) for _ in range(max(1, samples // BLOCK))])

@@ -106,12 +106,15 @@ def test_disk_full_stops_recording_and_keeps_what_was_written(qtbot, tick, engin
     monkeypatch.setattr(VideoWriter, "write", write_until_full)
     mp4 = tmp_path / "full.mp4"
     record(qtbot, engine, mp4)
+    shown = []
+    engine.frame_ready.connect(lambda packet: shown.append(packet.frame))
     with qtbot.waitSignal(engine.message, timeout=TIMEOUT) as msg:
         for _ in range(31):
             engine.tick()
     assert "disk full" in msg.args[1] and str(mp4) in msg.args[1]
     assert len(read_video(mp4)) == 30
-    assert json.loads(mp4.with_suffix(".json").read_text())["format"] == "reverie-session"
+    # the session file holds exactly the 30 recorded frames (not the one that failed) and replays them
+    assert np.array_equal(replayed(mp4.with_suffix(".json"), tmp_path), np.stack(shown[:30]))
     tick(engine)                        # the session goes on
 
 
