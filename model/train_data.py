@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.dataset import shard_paths as capture_shards
 from model.errors import UserError
 from model.world import FRAME_H, FRAME_W, area_resize, load_npz
 
@@ -36,14 +37,14 @@ class FrameData:
 
 
 def shard_paths(dirs: list[str | Path]) -> list[Path]:
+    """Complete shards of several capture folders, folder by folder."""
     paths = []
     for d in dirs:
-        d = Path(d)
-        if not d.is_dir():
+        if not Path(d).is_dir():
             raise UserError(f"{d}: data folder not found")
-        paths += sorted(p for p in d.glob("*.npz") if not p.name.endswith(".tmp.npz"))
+        paths += capture_shards(d)
     if not paths:
-        raise UserError(f"no shards (*.npz) in {', '.join(map(str, dirs))}")
+        raise UserError(f"no shards in {', '.join(map(str, dirs))}")
     return paths
 
 

@@ -11,7 +11,7 @@ from model.train import load_run, load_stage, Stage, train_stage, tokenizer_loss
 from model.tokenizer import TOKENIZER_PRESETS, Tokenizer
 
 
-def write_fake_shards(folder, n=2, t=120, seed=0):
+def write_fake_shards(folder, n=2, t=40, seed=0):
     """Shards in the capture format: a textured strip panning left and right."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -28,19 +28,19 @@ def write_fake_shards(folder, n=2, t=120, seed=0):
 def test_train_cli_loss_falls_and_resumes(tmp_path, capsys):
     data = write_fake_shards(tmp_path / "data")
     run = tmp_path / "run"
-    argv = ["train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--batch", "4",
-            "--seq", "5", "--tokenizer-minutes", "5", "--dynamics-minutes", "5", "--max-steps", "40"]
+    argv = ["train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--batch", "2",
+            "--seq", "4", "--tokenizer-minutes", "5", "--dynamics-minutes", "5", "--max-steps", "12"]
     assert main.main(argv) == 0
     out = capsys.readouterr().out
-    assert "tokenizer: 40 steps" in out and "dynamics: 40 steps" in out
+    assert "tokenizer: 12 steps" in out and "dynamics: 12 steps" in out
     assert main.main(argv) == 0                       # resumes where it stopped
     out = capsys.readouterr().out
-    assert "tokenizer: resumed at step 40" in out and "dynamics: 80 steps" in out
+    assert "tokenizer: resumed at step 12" in out and "dynamics: 24 steps" in out
     tokenizer, dynamics, info = load_run(run)
-    assert info["dynamics_steps"] == 80 and info["preset"] == "tiny"
+    assert info["dynamics_steps"] == 24 and info["preset"] == "tiny"
     assert main.main(["export", "--checkpoint", str(run), "--out", str(tmp_path / "pack")]) == 0
     meta = json.loads((tmp_path / "pack" / "world.json").read_text())
-    assert meta["training"]["dynamics_steps"] == 80
+    assert meta["training"]["dynamics_steps"] == 24
 
 
 def test_tokenizer_loss_falls_and_checkpoint_resumes_identically(tmp_path):
