@@ -61,6 +61,8 @@ class DynamicsConfig:
 
 DYNAMICS_PRESETS = {
     "tiny": DynamicsConfig(width=32, depth=2, heads=2, window=4),
+    # Sized for a CPU training budget (about 1e14 FLOPs: an hour on two cores).
+    "cpu": DynamicsConfig(latent_h=24, latent_w=32, patch=4, width=128, depth=4, heads=2, window=5),
     # 32x24 latents (the 4x "small" tokenizer) in 4x4 patches: still 48 tokens a frame.
     "small": DynamicsConfig(latent_h=24, latent_w=32, patch=4, width=192, depth=6, heads=3, window=8),
     "base": DynamicsConfig(width=256, depth=8, heads=4, window=16),

@@ -243,17 +243,36 @@ def run(args) -> int:
         train_stage(stage, run_dir, a.tokenizer_minutes, a.seed, device, a.max_steps)
     else:
         load_stage(run_dir, "tokenizer", tok, device=device)
-    latents = encode_all(tok, data.frames, device)
+    latents = cached_latents(run_dir, tok, data, a, device)
     _set_latent_stats(tok, latents)
     _save_tokenizer_stats(run_dir, tok)
     latents = (latents - tok.latent_mean.cpu()) / tok.latent_std.cpu()
     if a.stage in ("dynamics", "all"):
         dyn = Dynamics(dynamics_config(a.preset, tok.cfg)).to(device)
+        if a.seq - 1 < dyn.cfg.window:
+            print(f"warning: --seq {a.seq} trains frame ages up to {a.seq - 1}, but the window is "
+                  f"{dyn.cfg.window}: play will show the model ages it never trained on")
         loss = sequence_loss(dyn, latents, data, a.seq, a.batch, device, a.self_forcing)
         stage = Stage("dynamics", dyn, loss, a.lr)
         extra = {"frames_trained_on": len(data), "device": str(device), "preset": a.preset}
         train_stage(stage, run_dir, a.dynamics_minutes, a.seed, device, a.max_steps, extra=extra)
     return 0
+
+
+def cached_latents(run: Path, tok: Tokenizer, data: FrameData, a, device) -> torch.Tensor:
+    """Raw encoder latents of the training frames, cached beside the tokenizer checkpoint:
+    encoding is minutes of CPU, and a resumed or fine-tuning run needs the same ones."""
+    step, _ = load_stage(run, "tokenizer", Tokenizer(tok.cfg)) if (run / "tokenizer.safetensors").is_file() else (0, {})
+    key = {"tokenizer_step": step, "data": [str(d) for d in a.data], "max_frames": a.max_frames,
+           "frames": len(data)}
+    path = run / "latents.safetensors"
+    if path.is_file():
+        tensors, meta = read_tensors(path)
+        if meta.get("key") == key:
+            return tensors["latents"].float()
+    latents = encode_all(tok, data.frames, device)
+    atomic_save({"latents": latents.half()}, path, {"key": key})
+    return latents.half().float()      # the same values whether cached or fresh
 
 
 def dynamics_config(preset: str, tcfg: TokenizerConfig) -> DynamicsConfig:
