@@ -6,6 +6,7 @@ reports fps, p50/p99 step time, the per-stage split and process memory.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import resource
 import time
@@ -89,8 +90,23 @@ def run_bench(world_id, frames: int, backend: str, denoise_steps=None, show_prog
         "pass_ms": [round(float(pass_ms[:, k].mean()), 2) for k in range(session.steps)],
         **_drift(step_ms),
         "rss_mb_first": round(rss[0], 1), "rss_mb_last": round(rss[-1], 1),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": machine_description(session.backend_name),
     }
+
+
+def machine_description(backend: str = "cpu") -> str:
+    """CPU model and cores (and the GPU when the backend uses one), for every reported figure."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = f"{name}, {os.cpu_count()} cores"
+    if backend == "cuda":               # torch is loaded already; never import it for the CPU path
+        import torch
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
 
 
 def _drift(step_ms: np.ndarray) -> dict:
