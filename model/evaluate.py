@@ -263,5 +263,25 @@ def run(args) -> int:
         long_traj, long_data = trajectories(a.data, 1, CONTEXT, a.rng_seed + 1)
         report["long"] = long_rollout(world, long_traj[0], seen_data, a.backend, sampler, a.long_steps, out)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in report if k not in ("models",)}, indent=1)[:4000])
+    print(summary(report))
+    print(f"report: {out / 'report.json'}, plot: {out / 'psnr_vs_horizon.png'}")
     return 0
+
+
+def summary(report: dict) -> str:
+    """The headline figures as a few lines of text."""
+    lines = []
+    for name in ("seen_maps", "unseen_maps"):
+        if name not in report:
+            continue
+        for h, r in report[name]["horizons"].items():
+            lines.append(f"{name:<12} h={h:<4} PSNR {r['psnr']:6.2f} dB (copy-last {r['copy_psnr']:6.2f}, "
+                         f"ceiling {r['ceiling_psnr']:6.2f})  SSIM {r['ssim']:.3f} (copy {r['copy_ssim']:.3f})  "
+                         f"sharpness {r['sharpness_ratio']:.2f}")
+    for probe, r in report.get("action_response", {}).items():
+        lines.append(f"response {probe:<12} shift engine {r['engine_shift_px']:+6.1f} px, model "
+                     f"{r['model_shift_px']:+6.1f} px (sign agrees {r['sign_agrees']:.0%}); PSNR {r['model_psnr']:.2f} "
+                     f"vs standing still {r['standing_still_psnr']:.2f}")
+    if "long" in report:
+        lines.append("long rollout: " + json.dumps(report["long"]))
+    return "\n".join(lines)

@@ -70,7 +70,7 @@ def flow_loss(model: Dynamics, z: torch.Tensor, actions: torch.Tensor, ctx_noise
         context = torch.where(swap[..., None, None, None], torch.cat([z[:, :1], pred], 1), z)
     sigma = torch.rand(b, t, device=z.device) * ctx_noise_max          # context noise (drift defence)
     x0 = _two_stream(model, context, z, actions, sigma, sample_tau((b, t - 1), z.device), None)
-    return F.mse_loss(x0, z[:, 1:])
+    return F.mse_loss(x0.float(), z[:, 1:].float())
 
 
 def _two_stream(model, context, target, actions, sigma, tau, noise):

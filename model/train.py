@@ -125,7 +125,7 @@ def tokenizer_loss(tok: Tokenizer, frames_u8: torch.Tensor, crop: tuple[int, int
     z = tok.encoder(x)
     # Noise on the latents teaches the decoder to tolerate predicted, imperfect latents.
     z = z + 0.1 * z.detach().std() * torch.randn_like(z)
-    rec = tok.decoder(z)
+    rec = tok.decoder(z).float()         # losses in fp32 (FFT has no bf16 kernels)
     freq = (torch.fft.rfft2(rec).abs() - torch.fft.rfft2(x).abs()).abs().mean()
     return F.l1_loss(rec, x) + 0.2 * (1 - ssim(rec, x)) + 0.01 * freq
 
