@@ -118,3 +118,26 @@ def test_thirty_thousand_steps_fixed_memory_and_ages(tiny_world):
     assert session.backend.k is ring and session.backend.k.shape == ring.shape
     assert seen_ages <= set(range(-1, session.window + 1))
     assert np.isfinite(session.frame).all()
+
+
+def test_int8_pack_stays_close_to_fp32(tiny_pack, tmp_path):
+    """The int8 lever: same weights, matmuls quantized; latents stay within 10% of their spread."""
+    import shutil
+    from model.export import quantize_int8
+    from model.pack import sha256_file
+    import json
+    pack = tmp_path / "int8"
+    shutil.copytree(tiny_pack, pack)
+    quantize_int8(pack / "dynamics.onnx")
+    meta = json.loads((pack / "world.json").read_text())
+    meta["models"]["dynamics"]["sha256"] = sha256_file(pack / "dynamics.onnx")
+    (pack / "world.json").write_text(json.dumps(meta))
+    assert (pack / "dynamics.onnx").stat().st_size < (tiny_pack / "dynamics.onnx").stat().st_size
+    latents = []
+    for root in (tiny_pack, pack):
+        world = open_world(str(root))
+        session = world.session(backend="cpu")
+        session.reset(world.load_seed("alpha"), 2)
+        latents.append(np.stack([(session.step(a), _latent_of_session(session))[1] for a in _actions(10)]))
+    spread = latents[0].std()
+    assert np.abs(latents[0] - latents[1]).mean() < 0.1 * spread
