@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from model.errors import UserError
-from model.session_log import SessionLog
+from model.session_log import PackedActions, SessionLog
 from model.video import VideoWriter
 from model.world import FPS
 
@@ -27,11 +27,11 @@ class RecordingError(Exception):
 
 @dataclass
 class ActionLog:
-    actions: list[list[int]] = field(default_factory=list)
+    actions: PackedActions = field(default_factory=PackedActions)
     events: list[dict] = field(default_factory=list)
 
     def add(self, action: np.ndarray) -> None:
-        self.actions.append([int(v) for v in action])
+        self.actions.append(action)
 
     def event(self, kind: str, **values) -> None:
         """An event applies before the step of the next action."""
