@@ -16,7 +16,7 @@ import numpy as np
 from model.errors import UserError
 from model.progress import Progress
 from model.runtime import open_world
-from model.world import BUTTONS, action_from_names
+from model.world import action_from_names
 
 WARMUP = 20
 
@@ -128,5 +128,3 @@ def run(args) -> int:
               f"other {result['stages_ms']['other']}), memory {result['rss_mb_last']} MB")
     return 0
 
-
-__all__ = ["run", "run_bench", "bench_actions", "BUTTONS"]

@@ -227,6 +227,13 @@ def contact_sheet(paths: list[Path], rows: int = 4, cols: int = 4) -> np.ndarray
         frames = read_npz(paths[shard], ("frames",))["frames"]
         local = picks[(picks >= offsets[shard]) & (picks < offsets[shard + 1])] - offsets[shard]
         tiles += [frames[i] for i in local]
-    h, w = tiles[0].shape[:2]
-    grid = np.stack(tiles).reshape(rows, cols, h, w, 3)      # (rows, cols, h, w, 3)
-    return grid.transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, 3)
+    return tile(tiles, cols)
+
+
+def tile(frames: list[np.ndarray], cols: int) -> np.ndarray:
+    """Frames (H, W, 3) laid out in rows of `cols`, the last row padded with black."""
+    rows = -(-len(frames) // cols)
+    h, w = frames[0].shape[:2]
+    grid = np.zeros((rows * cols, h, w, 3), np.uint8)
+    grid[:len(frames)] = frames
+    return grid.reshape(rows, cols, h, w, 3).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, 3)

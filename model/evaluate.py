@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.dataset import write_png
+from model.dataset import tile, write_png
 from model.errors import UserError
 from model.metrics import horizontal_shift, psnr, sharpness, ssim
 from model.progress import Progress
@@ -98,15 +98,6 @@ def evaluate_set(world, trajs, backend: str, sampler: dict, rng_seed: int, label
             "curve_copy_psnr": [round(float(v), 3) for v in copy_curve / len(trajs)]}
 
 
-def tile(frames: list[np.ndarray], cols: int) -> np.ndarray:
-    """Frames (H, W, 3) laid out in rows of `cols`, padded with black."""
-    rows = -(-len(frames) // cols)
-    h, w = frames[0].shape[:2]
-    grid = np.zeros((rows * cols, h, w, 3), np.uint8)
-    grid[:len(frames)] = frames
-    return grid.reshape(rows, cols, h, w, 3).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, 3)
-
-
 PROBES = {"TURN_LEFT": {"TURN_LEFT"}, "TURN_RIGHT": {"TURN_RIGHT"}, "MOVE_FORWARD": {"MOVE_FORWARD"}}
 
 
@@ -183,10 +174,9 @@ def long_rollout(world, traj, data, backend: str, sampler: dict, steps: int, out
     real_means = real.reshape(len(real), -1, 3).mean(1)
     lo, hi = real_means.min(0), real_means.max(0)
     means = np.array(means)
-    last_minute = slice(-60 // 1 * 1, None)
     turn = turn_check(session)
     return {"steps": steps, "sharpness_ratio_first_minute": round(float(np.mean(sharp[:60]) / real_sharp), 3),
-            "sharpness_ratio_last_minute": round(float(np.mean(sharp[last_minute]) / real_sharp), 3),
+            "sharpness_ratio_last_minute": round(float(np.mean(sharp[-60:]) / real_sharp), 3),
             "colour_in_real_range": float(np.mean(np.all((means >= lo) & (means <= hi), axis=1))),
             "turn_at_end": turn}
 

@@ -27,31 +27,15 @@ FREEDOOM_LICENCE = ("Freedoom art (freedoom2.wad, BSD-3-Clause, the Freedoom pro
                     "rendered by ViZDoom; model weights trained by Reverie on those frames.")
 
 
-class _Encode(torch.nn.Module):
-    def __init__(self, tok: Tokenizer):
+class _Method(torch.nn.Module):
+    """Exports `module.<name>` as the graph (the exporter traces `forward`)."""
+
+    def __init__(self, module: torch.nn.Module, name: str):
         super().__init__()
-        self.tok = tok
+        self.module, self.name = module, name
 
-    def forward(self, frames):
-        return self.tok.encode(frames)
-
-
-class _Decode(torch.nn.Module):
-    def __init__(self, tok: Tokenizer):
-        super().__init__()
-        self.tok = tok
-
-    def forward(self, z):
-        return self.tok.decode(z)
-
-
-class _FramePass(torch.nn.Module):
-    def __init__(self, dyn: Dynamics):
-        super().__init__()
-        self.dyn = dyn
-
-    def forward(self, z, z_prev, tau, action, ctx_k, ctx_v, ages):
-        return self.dyn.frame_pass(z, z_prev, tau, action, ctx_k, ctx_v, ages)
+    def forward(self, *args):
+        return getattr(self.module, self.name)(*args)
 
 
 def export_onnx(tokenizer: Tokenizer, dynamics: Dynamics, out: Path) -> dict[str, Path]:
@@ -65,11 +49,11 @@ def export_onnx(tokenizer: Tokenizer, dynamics: Dynamics, out: Path) -> dict[str
     ctx = torch.zeros(cfg.depth, 1, cfg.heads, n_ctx, cfg.head_dim)
     ages = torch.zeros(2, cfg.window + 2, dtype=torch.int64)
     specs = {
-        "encoder": (_Encode(tokenizer), (torch.zeros(1, tcfg.frame_h, tcfg.frame_w, 3, dtype=torch.uint8),),
+        "encoder": (_Method(tokenizer, "encode"), (torch.zeros(1, tcfg.frame_h, tcfg.frame_w, 3, dtype=torch.uint8),),
                     ["frames"], ["z"], {"frames": {0: "T"}, "z": {0: "T"}}),
-        "decoder": (_Decode(tokenizer), (torch.zeros(1, tcfg.latent_channels, h, w),),
+        "decoder": (_Method(tokenizer, "decode"), (torch.zeros(1, tcfg.latent_channels, h, w),),
                     ["z"], ["frame"], {}),
-        "dynamics": (_FramePass(dynamics),
+        "dynamics": (_Method(dynamics, "frame_pass"),
                      (torch.zeros(1, 2, tcfg.latent_channels, h, w), torch.zeros(1, 2, tcfg.latent_channels, h, w),
                       torch.zeros(1, 2), torch.zeros(1, 2, ACTION_DIM), ctx, ctx.clone(), ages),
                      ["z", "z_prev", "tau", "action", "ctx_k", "ctx_v", "ages"], ["x0", "new_k", "new_v"],

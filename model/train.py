@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from dataclasses import replace
@@ -83,9 +82,19 @@ def load_stage(run: Path, stage: str, module, opt=None, device="cpu") -> tuple[i
     return int(meta["step"]), meta.get("extra", {})
 
 
-def stage_config(run: Path, stage: str) -> dict | None:
+def stage_meta(run: Path, stage: str) -> dict | None:
+    """A stage checkpoint's metadata (config, step), without reading its tensors."""
+    from safetensors import safe_open
     path = run / f"{stage}.safetensors"
-    return read_tensors(path)[1]["config"] if path.is_file() else None
+    if not path.is_file():
+        return None
+    with safe_open(str(path), framework="pt") as f:
+        return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+
+
+def stage_config(run: Path, stage: str) -> dict | None:
+    meta = stage_meta(run, stage)
+    return meta["config"] if meta else None
 
 
 def load_run(run: Path):
@@ -262,7 +271,7 @@ def run(args) -> int:
 def cached_latents(run: Path, tok: Tokenizer, data: FrameData, a, device) -> torch.Tensor:
     """Raw encoder latents of the training frames, cached beside the tokenizer checkpoint:
     encoding is minutes of CPU, and a resumed or fine-tuning run needs the same ones."""
-    step, _ = load_stage(run, "tokenizer", Tokenizer(tok.cfg)) if (run / "tokenizer.safetensors").is_file() else (0, {})
+    step = (stage_meta(run, "tokenizer") or {}).get("step", 0)
     key = {"tokenizer_step": step, "data": [str(d) for d in a.data], "max_frames": a.max_frames,
            "frames": len(data)}
     path = run / "latents.safetensors"
@@ -299,5 +308,3 @@ def _save_tokenizer_stats(run: Path, tok: Tokenizer) -> None:
     tensors["model.latent_std"] = tok.latent_std.cpu()
     atomic_save(tensors, run / "tokenizer.safetensors", meta)
 
-
-__all__ = ["run", "load_run", "ssim", "math"]
