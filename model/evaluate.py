@@ -36,7 +36,7 @@ def parse(argv):
     p.add_argument("--data", nargs="+", required=True, help="held-out captures of training maps")
     p.add_argument("--unseen", nargs="*", default=[], help="held-out captures of unseen maps")
     p.add_argument("--out", required=True, help="report folder")
-    p.add_argument("--trajectories", type=int, default=24)
+    p.add_argument("--trajectories", type=int, default=48)
     p.add_argument("--backend", default="cpu")
     p.add_argument("--denoise-steps", type=int, default=None)
     p.add_argument("--long", action="store_true", help="also the 5-minute stability rollout")
@@ -46,24 +46,34 @@ def parse(argv):
 
 
 def trajectories(dirs, count: int, length: int, seed: int):
-    """Up to `count` windows of `length` frames, each from a different episode."""
+    """Up to `count` held-out windows of `length` frames (see spread_windows)."""
     data = load_frames(dirs)
-    starts = data.window_starts(length)
-    rng = np.random.default_rng(seed)
-    by_episode = {}
-    for s in rng.permutation(starts):
-        by_episode.setdefault(int(data.episode[s]), int(s))
-    chosen = sorted(by_episode.values())[:count]
+    chosen = spread_windows(data, count, length, seed)
     if not chosen:
         raise UserError(f"no episode in {', '.join(map(str, dirs))} has {length} frames")
     return [(data.frames[s:s + length], data.actions[s:s + length]) for s in chosen], data
+
+
+def spread_windows(data, count: int, length: int, seed: int) -> list[int]:
+    """Starts of up to `count` non-overlapping windows, spread over the episodes: one from
+    each episode in turn, episodes in a seeded random order."""
+    by_episode: dict[int, list[int]] = {}
+    for s in data.window_starts(length):       # consecutive within an episode
+        by_episode.setdefault(int(data.episode[s]), []).append(int(s))
+    queues = [sorted(v)[::length] for _, v in sorted(by_episode.items())]
+    queues = [queues[i] for i in np.random.default_rng(seed).permutation(len(queues))]
+    chosen: list[int] = []
+    for rank in range(max(map(len, queues), default=0)):
+        chosen += [q[rank] for q in queues if rank < len(q)]
+    return sorted(chosen[:count])
 
 
 def evaluate_set(world, trajs, backend: str, sampler: dict, rng_seed: int, label: str) -> dict:
     from model.seeds import SceneSeed
     session = world.session(backend=backend, **sampler)
     horizon = max(HORIZONS)
-    rows = {h: {k: [] for k in ("psnr", "ssim", "copy_psnr", "copy_ssim", "ceiling_psnr", "sharp_gen", "sharp_real")}
+    rows = {h: {k: [] for k in ("psnr", "ssim", "copy_psnr", "copy_ssim", "ceiling_psnr", "sharp_gen", "sharp_real",
+                                "sharp_ceiling")}
             for h in HORIZONS}
     curve = np.zeros(horizon)
     copy_curve = np.zeros(horizon)
@@ -87,12 +97,15 @@ def evaluate_set(world, trajs, backend: str, sampler: dict, rng_seed: int, label
                 r["ceiling_psnr"].append(psnr(np.asarray(recon), real))
                 r["sharp_gen"].append(sharpness(gen))
                 r["sharp_real"].append(sharpness(real))
+                r["sharp_ceiling"].append(sharpness(np.asarray(recon)))
         progress(n + 1)
     progress.close()
     out = {}
     for h, r in rows.items():
         out[str(h)] = {k: round(float(np.mean(v)), 3) for k, v in r.items() if not k.startswith("sharp")}
-        out[str(h)]["sharpness_ratio"] = round(float(np.mean(r["sharp_gen"]) / max(np.mean(r["sharp_real"]), 1e-9)), 3)
+        real = max(np.mean(r["sharp_real"]), 1e-9)
+        out[str(h)]["sharpness_ratio"] = round(float(np.mean(r["sharp_gen"]) / real), 3)
+        out[str(h)]["ceiling_sharpness_ratio"] = round(float(np.mean(r["sharp_ceiling"]) / real), 3)
     return {"trajectories": len(trajs), "horizons": out,
             "curve_psnr": [round(float(v), 3) for v in curve / len(trajs)],
             "curve_copy_psnr": [round(float(v), 3) for v in copy_curve / len(trajs)]}
@@ -169,7 +182,7 @@ def long_rollout(world, traj, data, backend: str, sampler: dict, steps: int, out
         progress(i + 1)
     progress.close()
     write_png(out_dir / "long_contact_sheet.png", tile(sheet, 6))
-    real = data.frames[np.random.default_rng(0).choice(len(data), 500, replace=False)]
+    real = data.frames[np.random.default_rng(0).choice(len(data), min(500, len(data)), replace=False)]
     real_sharp = np.mean([sharpness(f) for f in real])
     real_means = real.reshape(len(real), -1, 3).mean(1)
     lo, hi = real_means.min(0), real_means.max(0)
@@ -267,7 +280,7 @@ def summary(report: dict) -> str:
         for h, r in report[name]["horizons"].items():
             lines.append(f"{name:<12} h={h:<4} PSNR {r['psnr']:6.2f} dB (copy-last {r['copy_psnr']:6.2f}, "
                          f"ceiling {r['ceiling_psnr']:6.2f})  SSIM {r['ssim']:.3f} (copy {r['copy_ssim']:.3f})  "
-                         f"sharpness {r['sharpness_ratio']:.2f}")
+                         f"sharpness {r['sharpness_ratio']:.2f} (ceiling {r['ceiling_sharpness_ratio']:.2f})")
     for probe, r in report.get("action_response", {}).items():
         lines.append(f"response {probe:<12} shift engine {r['engine_shift_px']:+6.1f} px, model "
                      f"{r['model_shift_px']:+6.1f} px (sign agrees {r['sign_agrees']:.0%}); PSNR {r['model_psnr']:.2f} "

@@ -73,6 +73,24 @@ def flow_loss(model: Dynamics, z: torch.Tensor, actions: torch.Tensor, ctx_noise
     return F.mse_loss(x0.float(), z[:, 1:].float())
 
 
+@torch.no_grad()
+def teacher_forced_samples(model: Dynamics, z: torch.Tensor, actions: torch.Tensor, steps: int) -> torch.Tensor:
+    """What play generates for frames 1..T-1 of z (B, T, C, h, w), each from the real
+    frames before it (clean context, `steps` Euler steps from pure noise): the latents the
+    decoder meets at horizon 1. All frames at once, one two-stream pass per step."""
+    b, t = z.shape[:2]
+    sigma = torch.zeros(b, t, device=z.device)
+    zeros = torch.zeros_like(z)
+    taus = torch.linspace(1.0, 0.0, steps + 1).tolist()
+    zt = torch.randn_like(z[:, 1:])
+    for k in range(steps):               # the noisy stream is mix(0, zt / tau, tau) = zt
+        tau = torch.full((b, t - 1), taus[k], device=z.device)
+        x0 = _two_stream(model, z, zeros, actions, sigma, tau, zt / taus[k])
+        if k + 1 < steps:
+            zt = euler_step(zt, x0, taus[k], taus[k + 1])
+    return x0
+
+
 def _two_stream(model, context, target, actions, sigma, tau, noise):
     """Predictions of frames 1..T-1 from [clean context stream | noisy target stream]."""
     b, t = context.shape[:2]

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from model.checkpoint import atomic_save, read_tensors
 from model.dynamics import DYNAMICS_PRESETS, Dynamics, DynamicsConfig
 from model.errors import UserError
-from model.flow import flow_loss
+from model.flow import flow_loss, teacher_forced_samples
 from model.progress import Progress
 from model.tokenizer import TOKENIZER_PRESETS, Tokenizer, TokenizerConfig, frames_to_float
 from model.train_data import FrameData, load_frames
@@ -36,9 +36,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--data", nargs="+", required=True, help="capture folders")
     p.add_argument("--out", required=True, help="run folder (resumed if it exists)")
     p.add_argument("--preset", default="small", choices=sorted(DYNAMICS_PRESETS))
-    p.add_argument("--stage", default="all", choices=("tokenizer", "dynamics", "all"))
+    p.add_argument("--stage", default="all", choices=("tokenizer", "dynamics", "decoder", "all"))
     p.add_argument("--tokenizer-minutes", type=float, default=20)
     p.add_argument("--dynamics-minutes", type=float, default=60)
+    p.add_argument("--decoder-minutes", type=float, default=10,
+                   help="decoder fine-tune on the dynamics' own predictions")
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=12, help="frames per training sequence")
@@ -98,7 +100,8 @@ def stage_config(run: Path, stage: str) -> dict | None:
 
 
 def load_run(run: Path):
-    """Trained tokenizer + dynamics of a run folder (for export and eval)."""
+    """Trained tokenizer + dynamics of a run folder (for export and eval); the decoder
+    fine-tune replaces the tokenizer's decoder when it was made on this tokenizer."""
     tcfg, dcfg = stage_config(run, "tokenizer"), stage_config(run, "dynamics")
     if tcfg is None or dcfg is None:
         raise UserError(f"{run}: needs tokenizer.safetensors and dynamics.safetensors")
@@ -107,7 +110,14 @@ def load_run(run: Path):
     t_step, t_extra = load_stage(run, "tokenizer", tokenizer)
     d_step, d_extra = load_stage(run, "dynamics", dynamics)
     info = {"tokenizer_steps": t_step, "dynamics_steps": d_step, **t_extra, **d_extra}
+    if decoder_is_current(run, t_step):
+        info["decoder_steps"], _ = load_stage(run, "decoder", tokenizer)
     return tokenizer.eval(), dynamics.eval(), info
+
+
+def decoder_is_current(run: Path, tokenizer_step: int) -> bool:
+    meta = stage_meta(run, "decoder")
+    return meta is not None and meta.get("extra", {}).get("tokenizer_step") == tokenizer_step
 
 
 # -- losses -----------------------------------------------------------------------------
@@ -123,8 +133,8 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def tokenizer_loss(tok: Tokenizer, frames_u8: torch.Tensor, crop: tuple[int, int] | None = None) -> torch.Tensor:
-    """L1 + (1 - SSIM) + a frequency term. `crop` (h, w), multiples of 8, trains on a random
-    window of each batch: the autoencoder is fully convolutional, and crops cost less."""
+    """The autoencoder's loss. `crop` (h, w), multiples of 8, trains on a random window of
+    each batch: the autoencoder is fully convolutional, and crops cost less."""
     if crop is not None:
         h, w = frames_u8.shape[1:3]
         y0 = int(torch.randint(0, (h - crop[0]) // 8 + 1, ())) * 8
@@ -134,18 +144,51 @@ def tokenizer_loss(tok: Tokenizer, frames_u8: torch.Tensor, crop: tuple[int, int
     z = tok.encoder(x)
     # Noise on the latents teaches the decoder to tolerate predicted, imperfect latents.
     z = z + 0.1 * z.detach().std() * torch.randn_like(z)
-    rec = tok.decoder(z).float()         # losses in fp32 (FFT has no bf16 kernels)
+    return reconstruction_loss(tok.decoder(z), x)
+
+
+def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """L1 + (1 - SSIM) + a spectrum-magnitude term (texture energy, whatever its phase)."""
+    rec = rec.float()                    # losses in fp32 (FFT has no bf16 kernels)
     freq = (torch.fft.rfft2(rec).abs() - torch.fft.rfft2(x).abs()).abs().mean()
     return F.l1_loss(rec, x) + 0.2 * (1 - ssim(rec, x)) + 0.01 * freq
+
+
+def decoder_loss(tok: Tokenizer, dyn: Dynamics, latents: torch.Tensor, data: FrameData, seq: int,
+                 batch: int, device, steps: int = 2, crop: tuple[int, int] = (12, 16)):
+    """The decoder fine-tune: decode what the dynamics generates at horizon 1 (teacher-forced,
+    `steps` like play) into the real frame, so the frames on screen are the best the
+    predicted latents allow. A quarter of the latents are the encoder's own, so reconstruction
+    stays as good. The encoder and the dynamics are frozen: the latent space does not move."""
+    starts = data.window_starts(seq)
+    actions = torch.from_numpy(data.actions)
+    frames = torch.from_numpy(data.frames)
+    offsets = torch.arange(seq)
+    down = tok.cfg.downsample
+
+    def batch_loss(rng):
+        idx = torch.from_numpy(starts[rng.integers(0, len(starts), batch)])[:, None] + offsets
+        z = latents[idx].to(device)
+        pred = teacher_forced_samples(dyn, z, actions[idx[:, :-1]].to(device), steps)
+        own = torch.rand(pred.shape[:2], device=device) < 0.25
+        z_in = torch.where(own[..., None, None, None], z[:, 1:], pred).flatten(0, 1)
+        h, w = z_in.shape[-2:]
+        y0, x0 = int(rng.integers(0, h - crop[0] + 1)), int(rng.integers(0, w - crop[1] + 1))
+        z_in = z_in[..., y0:y0 + crop[0], x0:x0 + crop[1]]
+        real = frames[idx[:, 1:]].flatten(0, 1)[:, y0 * down:(y0 + crop[0]) * down,
+                                                  x0 * down:(x0 + crop[1]) * down]
+        return reconstruction_loss(tok.decode_float(z_in), frames_to_float(real.to(device)))
+    return batch_loss
 
 
 # -- the loop ---------------------------------------------------------------------------
 class Stage:
     """One trainable stage: a module, its loss on a batch drawn from a step-seeded rng."""
 
-    def __init__(self, name: str, module, batch_loss, lr: float):
+    def __init__(self, name: str, module, batch_loss, lr: float, params=None):
         self.name, self.module, self.batch_loss = name, module, batch_loss
-        self.opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
+        params = module.parameters() if params is None else params
+        self.opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
         self.lr = lr
 
 
@@ -256,8 +299,10 @@ def run(args) -> int:
     _set_latent_stats(tok, latents)
     _save_tokenizer_stats(run_dir, tok)
     latents = (latents - tok.latent_mean.cpu()) / tok.latent_std.cpu()
+    if a.stage == "tokenizer":
+        return 0
+    dyn = Dynamics(dynamics_config(a.preset, tok.cfg)).to(device)
     if a.stage in ("dynamics", "all"):
-        dyn = Dynamics(dynamics_config(a.preset, tok.cfg)).to(device)
         if a.seq - 1 < dyn.cfg.window:
             print(f"warning: --seq {a.seq} trains frame ages up to {a.seq - 1}, but the window is "
                   f"{dyn.cfg.window}: play will show the model ages it never trained on")
@@ -265,6 +310,24 @@ def run(args) -> int:
         stage = Stage("dynamics", dyn, loss, a.lr)
         extra = {"frames_trained_on": len(data), "device": str(device), "preset": a.preset}
         train_stage(stage, run_dir, a.dynamics_minutes, a.seed, device, a.max_steps, extra=extra)
+    else:
+        load_stage(run_dir, "dynamics", dyn, device=device)
+    if a.stage in ("decoder", "all"):
+        train_decoder(run_dir, tok, dyn, latents, data, a, device)
+    return 0
+
+
+def train_decoder(run_dir: Path, tok: Tokenizer, dyn: Dynamics, latents, data, a, device) -> None:
+    tok_step = stage_meta(run_dir, "tokenizer")["step"]
+    path = run_dir / "decoder.safetensors"
+    if path.is_file() and not decoder_is_current(run_dir, tok_step):
+        path.replace(run_dir / "decoder.stale.safetensors")
+        print("decoder: the tokenizer changed since the last fine-tune; starting it afresh")
+    dyn.eval().requires_grad_(False)
+    loss = decoder_loss(tok, dyn, latents, data, a.seq, a.batch, device)
+    stage = Stage("decoder", tok, loss, a.lr, params=tok.decoder.parameters())
+    train_stage(stage, run_dir, a.decoder_minutes, a.seed, device, a.max_steps,
+                extra={"tokenizer_step": tok_step})
     return 0
 
 

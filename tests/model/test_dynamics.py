@@ -5,7 +5,7 @@ import torch
 
 from model.dynamics import DYNAMICS_PRESETS, Dynamics
 from model.dynamics import DynamicsConfig
-from model.flow import action_vectors, flow_loss, shift_prev, two_stream_ages
+from model.flow import action_vectors, flow_loss, rollout, shift_prev, teacher_forced_samples, two_stream_ages
 from model.tokenizer import TOKENIZER_PRESETS, Tokenizer
 
 
@@ -108,3 +108,20 @@ def test_flow_loss_falls(dyn):
         opt.step()
         losses.append(loss.item())
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_teacher_forced_samples_are_what_play_generates_at_horizon_one(dyn, steps):
+    """The decoder fine-tune's latents: each frame sampled from the real frames before it,
+    all in parallel, must equal generating it frame by frame with the same noise."""
+    cfg = dyn.cfg
+    z = torch.randn(2, 4, cfg.latent_channels, cfg.latent_h, cfg.latent_w)
+    actions = torch.randint(0, 2, (2, 3, 8))
+    torch.manual_seed(7)
+    parallel = teacher_forced_samples(dyn, z, actions, steps)
+    torch.manual_seed(7)
+    noise = torch.randn_like(z[:, 1:])
+    cond = action_vectors(actions)
+    for i in range(1, 4):
+        one = rollout(dyn, z[:, :i], cond[:, :i], noise[:, i - 1:i], actions[:, i - 1:i], steps=steps)
+        torch.testing.assert_close(parallel[:, i - 1], one[:, 0], atol=1e-5, rtol=1e-5)

@@ -32,12 +32,20 @@ def test_train_cli_loss_falls_and_resumes(tmp_path, capsys):
             "--seq", "4", "--tokenizer-minutes", "5", "--dynamics-minutes", "5", "--max-steps", "12"]
     assert main.main(argv) == 0
     out = capsys.readouterr().out
-    assert "tokenizer: 12 steps" in out and "dynamics: 12 steps" in out
+    assert "tokenizer: 12 steps" in out and "dynamics: 12 steps" in out and "decoder: 12 steps" in out
     assert main.main(argv) == 0                       # resumes where it stopped
     out = capsys.readouterr().out
     assert "tokenizer: resumed at step 12" in out and "dynamics: 24 steps" in out
+    # the tokenizer moved on, so the decoder fine-tune made on its old latents starts afresh
+    assert "tokenizer changed since the last fine-tune" in out and "decoder: 12 steps" in out
+    assert main.main(argv[:-1] + ["8", "--stage", "decoder"]) == 0     # same tokenizer: resumes
+    out = capsys.readouterr().out
+    assert "decoder: resumed at step 12" in out and "decoder: 20 steps" in out and "dynamics:" not in out
     tokenizer, dynamics, info = load_run(run)
-    assert info["dynamics_steps"] == 24 and info["preset"] == "tiny"
+    assert info["dynamics_steps"] == 24 and info["preset"] == "tiny" and info["decoder_steps"] == 20
+    fine_tuned = {k: v.clone() for k, v in tokenizer.decoder.state_dict().items()}
+    load_stage(run, "tokenizer", tokenizer)
+    assert any(not torch.equal(v, tokenizer.decoder.state_dict()[k]) for k, v in fine_tuned.items())
     assert main.main(["export", "--checkpoint", str(run), "--out", str(tmp_path / "pack")]) == 0
     meta = json.loads((tmp_path / "pack" / "world.json").read_text())
     assert meta["training"]["dynamics_steps"] == 24
