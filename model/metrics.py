@@ -6,9 +6,16 @@ import numpy as np
 PSNR_CAP = 100.0          # identical frames: report this instead of infinity
 
 
+def mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def psnr_from_mse(m: float) -> float:
+    return PSNR_CAP if m == 0 else min(PSNR_CAP, float(10 * np.log10(255.0 ** 2 / m)))
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return PSNR_CAP if mse == 0 else min(PSNR_CAP, float(10 * np.log10(255.0 ** 2 / mse)))
+    return psnr_from_mse(mse(a, b))
 
 
 def _box(x: np.ndarray, r: int = 3) -> np.ndarray:

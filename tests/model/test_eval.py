@@ -5,7 +5,7 @@ import numpy as np
 
 import main
 from model.evaluate import CONTEXT, spread_windows, trajectories
-from model.metrics import psnr
+from model.metrics import mse, psnr_from_mse
 from model.train_data import load_frames
 from tests.model.test_train import write_fake_shards
 
@@ -30,8 +30,9 @@ def test_eval_cli_writes_report_plot_video_and_contact_sheet(tmp_path, tiny_pack
     assert seen["trajectories"] == 2 and set(seen["horizons"]) == {"1", "25", "100"}
     trajs, _ = trajectories([data], 2, CONTEXT + 100, 0)
     for h in (1, 25, 100):             # copy-last is the last seed frame against the real frame h later
-        expected = np.mean([psnr(f[CONTEXT - 1], f[CONTEXT - 1 + h]) for f, _ in trajs])
-        assert abs(seen["horizons"][str(h)]["copy_psnr"] - expected) < 1e-3
+        errors = [mse(f[CONTEXT - 1], f[CONTEXT - 1 + h]) for f, _ in trajs]
+        assert abs(seen["horizons"][str(h)]["copy_psnr"] - 10 * np.log10(255 ** 2 / np.mean(errors))) < 1e-3
+        assert abs(seen["horizons"][str(h)]["copy_psnr_frame_mean"] - np.mean([psnr_from_mse(e) for e in errors])) < 1e-3
         for key in ("psnr", "ssim", "ceiling_psnr", "sharpness_ratio", "ceiling_sharpness_ratio"):
             assert np.isfinite(seen["horizons"][str(h)][key])
     assert len(seen["curve_psnr"]) == 100
