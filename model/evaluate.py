@@ -38,7 +38,8 @@ def parse(argv):
     p.add_argument("--out", required=True, help="report folder")
     p.add_argument("--trajectories", type=int, default=48)
     p.add_argument("--backend", default="cpu")
-    p.add_argument("--denoise-steps", type=int, default=None)
+    p.add_argument("--denoise-steps", type=int, default=None, help="override the pack's sampler steps")
+    p.add_argument("--ctx-noise", type=float, default=None, help="override the pack's context noise level")
     p.add_argument("--long", action="store_true", help="also the 5-minute stability rollout")
     p.add_argument("--long-steps", type=int, default=7500)
     p.add_argument("--rng-seed", type=int, default=0)
@@ -256,7 +257,7 @@ def run(args) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     world = open_world(a.world)
-    sampler = {"steps": a.denoise_steps} if a.denoise_steps else {}
+    sampler = {k: v for k, v in (("steps", a.denoise_steps), ("ctx_noise", a.ctx_noise)) if v is not None}
     report = {"world": world.id, "models": world.pack.model_hashes(), "backend": a.backend,
               "sampler": {**world.pack.sampler, **sampler}, "context": CONTEXT}
     length = CONTEXT + max(HORIZONS)

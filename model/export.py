@@ -133,6 +133,7 @@ def run(args) -> int:
     p.add_argument("--preset", default="small")
     p.add_argument("--out", required=True, help="world pack folder to write")
     p.add_argument("--steps", type=int, default=2, help="default denoising steps")
+    p.add_argument("--ctx-noise", type=float, default=0.0, help="default noise level of context frames")
     p.add_argument("--seeds-from", help="copy scene seeds from this pack folder")
     p.add_argument("--int8", action="store_true", help="quantize the dynamics ONNX to int8 weights")
     a = p.parse_args(args.rest)
@@ -150,7 +151,7 @@ def run(args) -> int:
         if not src.is_dir():
             raise UserError(f"{src}: no seeds folder")
         shutil.copytree(src, out / "seeds", dirs_exist_ok=True)
-    write_pack(tokenizer, dynamics, out, sampler={"steps": a.steps, "ctx_noise": 0.0}, training=training,
+    write_pack(tokenizer, dynamics, out, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training,
                int8=a.int8)
     print(f"wrote world pack {out}")
     return 0

@@ -24,8 +24,10 @@ def test_eval_cli_writes_report_plot_video_and_contact_sheet(tmp_path, tiny_pack
     data = write_fake_shards(tmp_path / "data", n=2, t=130)
     out = tmp_path / "report"
     assert main.main(["eval", "--world", str(tiny_pack), "--data", str(data), "--out", str(out),
-                      "--trajectories", "2", "--long", "--long-steps", "40"]) == 0
+                      "--trajectories", "2", "--long", "--long-steps", "40",
+                      "--denoise-steps", "1", "--ctx-noise", "0.05"]) == 0
     report = json.loads((out / "report.json").read_text())
+    assert report["sampler"] == {"steps": 1, "ctx_noise": 0.05}
     seen = report["seen_maps"]
     assert seen["trajectories"] == 2 and set(seen["horizons"]) == {"1", "25", "100"}
     trajs, _ = trajectories([data], 2, CONTEXT + 100, 0)
