@@ -84,13 +84,14 @@ def evaluate_set(world, trajs, backend: str, sampler: dict, rng_seed: int, label
         for h in range(1, horizon + 1):
             gen = session.step(actions[CONTEXT - 2 + h])
             real = frames[CONTEXT - 1 + h]
-            curve[h - 1] += mse(gen, real)
-            copy_curve[h - 1] += mse(last, real)
+            err, copy_err = mse(gen, real), mse(last, real)
+            curve[h - 1] += err
+            copy_curve[h - 1] += copy_err
             if h in rows:
                 r = rows[h]
                 recon = np.asarray(session.backend.decode(session.backend.encode(real[None])[0]))
-                r["mse"].append(mse(gen, real))
-                r["copy_mse"].append(mse(last, real))
+                r["mse"].append(err)
+                r["copy_mse"].append(copy_err)
                 r["ceiling_mse"].append(mse(recon, real))
                 r["ssim"].append(ssim(gen, real))
                 r["copy_ssim"].append(ssim(last, real))

@@ -328,7 +328,6 @@ def train_decoder(run_dir: Path, tok: Tokenizer, dyn: Dynamics, latents, data, a
     stage = Stage("decoder", tok, loss, a.lr, params=tok.decoder.parameters())
     train_stage(stage, run_dir, a.decoder_minutes, a.seed, device, a.max_steps,
                 extra={"tokenizer_step": tok_step})
-    return 0
 
 
 def cached_latents(run: Path, tok: Tokenizer, data: FrameData, a, device) -> torch.Tensor:

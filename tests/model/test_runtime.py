@@ -1,10 +1,15 @@
 """The world session: ring buffer, backends, determinism, snapshots (tiny pack, CPU)."""
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
 from model.checkpoint import load_world_modules
+from model.export import quantize_int8
 from model.flow import action_vectors, rollout
+from model.pack import sha256_file
 from model.runtime import open_world
 
 
@@ -122,10 +127,6 @@ def test_thirty_thousand_steps_fixed_memory_and_ages(tiny_world):
 
 def test_int8_pack_stays_close_to_fp32(tiny_pack, tmp_path):
     """The int8 lever: same weights, matmuls quantized; latents stay within 10% of their spread."""
-    import shutil
-    from model.export import quantize_int8
-    from model.pack import sha256_file
-    import json
     pack = tmp_path / "int8"
     shutil.copytree(tiny_pack, pack)
     quantize_int8(pack / "dynamics.onnx")
