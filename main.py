@@ -13,15 +13,15 @@ BACKENDS = ("auto", "cpu", "cuda", "torch")
 # command -> "module:function" that takes the parsed args and returns an exit code
 HANDLERS = {
     "play": "app.player:run",
-    "render": "model.render:run_render",
-    "replay": "model.render:run_replay",
-    "bench": "model.bench:run",
-    "seeds": "model.pack:run_list_seeds",
-    "demo": "model.demo:run",
-    "capture": "model.capture:run",
-    "train": "model.train:run",
-    "eval": "model.evaluate:run",
-    "export": "model.export:run",
+    "render": "model.play.render:run_render",
+    "replay": "model.play.render:run_replay",
+    "bench": "model.play.bench:run",
+    "seeds": "model.play.seeds:run_list_seeds",
+    "demo": "model.play.demo:run",
+    "capture": "model.train.capture:run",
+    "train": "model.train.trainer:run",
+    "eval": "model.train.evaluate:run",
+    "export": "model.train.export:run",
 }
 
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv or ["play"])
     command = args.command
     module_name, func_name = HANDLERS[command].split(":")
-    from model.errors import UserError
+    from model.play.errors import UserError
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
         return int(handler(args) or 0)

@@ -11,7 +11,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from model.world import BUTTONS, FPS
+from model.play.world import BUTTONS, FPS
 
 RATE = 48_000
 BLOCK = 256
@@ -122,7 +122,7 @@ class AudioOutput(Protocol):
 
 class SoundDeviceOutput:
     def __init__(self, rate: int = RATE, blocksize: int = BLOCK):
-        import sounddevice                            # OSError when PortAudio is missing
+        import sounddevice  # OSError when PortAudio is missing
         self._sd, self.rate, self.blocksize, self._stream = sounddevice, rate, blocksize, None
         self._ended = False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QWidget
 
-from model.world import FPS
+from model.play.world import FPS
 
 NOTICE_MS = 8000
 SLIDER_EVERY = 5                    # frames between slider updates while playing live

@@ -17,7 +17,6 @@ from app.hud import HudStats
 from app.keys import mouse_name
 from app.theme import ACCENT
 
-
 HUD_REFRESH_S = 0.25                # HUD numbers are redrawn 4x a second: readable, and cheaper
 
 

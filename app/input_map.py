@@ -10,7 +10,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from model.world import BUTTONS, action_from_names
+from model.play.world import BUTTONS, action_from_names
 
 COMMANDS = ("PAUSE", "RESET", "REWIND")        # not buttons: handled by the player itself
 BINDABLE = BUTTONS + COMMANDS

@@ -9,13 +9,13 @@ import os
 import sys
 from pathlib import Path
 
-from model.errors import UserError
+from model.play.errors import UserError
 
 
 def engine_config(args, settings):
     """The command line first, then what the last run remembered."""
     from app.worker import EngineConfig
-    from model.pack import available_worlds
+    from model.play.pack import available_worlds
     backend = args.backend if getattr(args, "backend", "auto") != "auto" else settings.backend
     remembered = settings.last_world if settings.last_world in available_worlds() else None
     return EngineConfig(world=args.world or remembered, seed=args.seed,

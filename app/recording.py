@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import UserError
-from model.session_log import PackedActions, SessionLog
-from model.video import VideoWriter
-from model.world import FPS
+from model.play.errors import UserError
+from model.play.session_log import PackedActions, SessionLog
+from model.play.video import VideoWriter
+from model.play.world import FPS
 
 
 class RecordingError(Exception):

@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.audio import LiveAudio, SoundDeviceOutput
 from app.bindings_dialog import BindingsDialog
@@ -123,7 +131,7 @@ class MainWindow(QMainWindow):
     # -- engine events ------------------------------------------------------------------
     @Slot(object)
     def _world_loaded(self, info) -> None:
-        from model.pack import available_worlds
+        from model.play.pack import available_worlds
         worlds = {wid: wid for wid in available_worlds()}
         if info.id not in worlds:
             worlds[info.id] = str(info.root)

@@ -1,6 +1,6 @@
 """The engine: a worker QObject on its own QThread that owns the world session.
 
-It alone calls into model.runtime / model.timeline. A precise single-shot QTimer is
+It alone calls into model.play.runtime / model.timeline. A precise single-shot QTimer is
 re-armed after every tick against absolute due times on a monotonic clock, so ticks do
 not drift; a slow step moves the next due time up to "now" instead of queueing missed
 ticks, so it never causes a burst of catch-up steps. Frames leave as signals; commands
@@ -20,8 +20,8 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from app.audio import FRAME_SAMPLES, RATE, Synth
 from app.recording import ActionLog, Recorder, RecordingError, SeedRef
-from model.errors import UserError
-from model.world import FPS
+from model.play.errors import UserError
+from model.play.world import FPS
 
 log = logging.getLogger(__name__)
 PERIOD_S = 1.0 / FPS
@@ -146,7 +146,7 @@ class EngineWorker(QObject):
     @_guarded
     def _open(self, world_id, backend: str, steps: int | None) -> bool:
         """Load a world pack and make a session; on failure (a message) the old world stays."""
-        from model.runtime import open_world
+        from model.play.runtime import open_world
         world = open_world(world_id)
         session = self._new_session(world, backend, steps)
         self._stop_recording("world changed")
@@ -262,7 +262,7 @@ class EngineWorker(QObject):
     def _start_scene(self, seed, rng_seed: int | None) -> None:
         rng = secrets.randbelow(2 ** 31) if rng_seed is None else int(rng_seed)
         self._stop_recording("new scene")
-        from model.timeline import Timeline
+        from model.play.timeline import Timeline
         frame = self._session.reset(seed, rng)
         self._timeline = Timeline(self._session)
         self._timeline.start()
@@ -385,7 +385,7 @@ class EngineWorker(QObject):
 
     def _world_ref(self) -> str:
         """The world id, or the pack's folder when the id alone would not find it again."""
-        from model.pack import available_worlds
+        from model.play.pack import available_worlds
         root = available_worlds().get(self._world.id)
         same = root is not None and Path(root).resolve() == Path(self._world.pack.root).resolve()
         return self._world.id if same else str(Path(self._world.pack.root).resolve())

@@ -22,7 +22,7 @@ app() {   # the frozen app with a bare environment and throwaway user folders
     env -i PATH=/usr/bin:/bin HOME="$TMP/home" XDG_CONFIG_HOME="$TMP/config" XDG_DATA_HOME="$TMP/data" \
         QT_QPA_PLATFORM=offscreen "$APP" "$@"
 }
-frames_in() { "$PYTHON" -c "import sys; from model.video import read_video; print(len(read_video(sys.argv[1])))" "$1"; }
+frames_in() { "$PYTHON" -c "import sys; from model.play.video import read_video; print(len(read_video(sys.argv[1])))" "$1"; }
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     t=$(now); bash packaging/build.sh || fail "build"; echo "smoke: build $(took "$t") s"

@@ -55,7 +55,7 @@ class Soak(QObject):
 
     def __init__(self, window, frames: int, fast: bool, warmup: int):
         super().__init__()
-        from model.bench import rss_mb
+        from model.play.bench import rss_mb
         self.window, self.frames, self.fast, self.warmup = window, frames, fast, warmup
         self.rss_mb = rss_mb
         self.plan, self.held = key_plan(frames), ()
@@ -121,7 +121,8 @@ def check_recording(mp4: Path, soak: Soak, replay_limit: int) -> dict:
     """Frame counts of the MP4 and the session file, and the sampled frames replayed."""
     import av
 
-    from model.session_log import SessionLog, replay_frames
+    from model.play.render import replay_frames
+    from model.play.session_log import SessionLog
     with av.open(str(mp4)) as container:
         in_video = sum(1 for p in container.demux(video=0) if p.size)
     log = SessionLog.load(mp4.with_suffix(".json"))

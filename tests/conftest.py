@@ -26,7 +26,7 @@ def make_seed_file(path: Path, n_frames: int = 4, seed: int = 0, name: str | Non
 @pytest.fixture(scope="session")
 def tiny_pack(tmp_path_factory) -> Path:
     """An untrained 'tiny' world pack with two synthetic scene seeds."""
-    from model.export import random_modules, write_pack
+    from model.train.export import random_modules, write_pack
     root = tmp_path_factory.mktemp("worlds") / "tinyworld"
     (root / "seeds").mkdir(parents=True)
     make_seed_file(root / "seeds" / "alpha.npz", seed=1)
@@ -38,5 +38,5 @@ def tiny_pack(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tiny_world(tiny_pack):
-    from model.runtime import open_world
+    from model.play.runtime import open_world
     return open_world(str(tiny_pack))

@@ -9,7 +9,6 @@ import threading
 import weakref
 
 import numpy as np
-
 import pytest
 from PySide6.QtCore import QThread, QTimer
 

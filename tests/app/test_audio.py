@@ -5,7 +5,7 @@ import numpy as np
 
 from app.audio import BLOCK, RATE, LiveAudio, Synth
 from app.input_state import InputState
-from model.world import action_from_names
+from model.play.world import action_from_names
 
 WITHIN_50_MS = int(0.050 * RATE)
 

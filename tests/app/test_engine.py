@@ -6,7 +6,7 @@ import pytest
 
 from app.engine import Engine
 from app.worker import EngineConfig, next_due
-from model.world import BUTTONS
+from model.play.world import BUTTONS
 
 TIMEOUT = 10_000        # ms: a ceiling for a hung thread, never a wait
 

@@ -17,14 +17,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-
-from app.gamepad import PadEvent
-from model.backends import OrtBackend
-from model.session_log import SessionLog, replay_frames
-from model.video import read_video
-from model.world import FPS, action_from_names
 from test_recording import record, replayed, stop
 from test_window import make_window, step  # noqa: F401  (a fixture, used by name)
+
+from app.gamepad import PadEvent
+from model.play.backends import OrtBackend
+from model.play.render import replay_frames
+from model.play.session_log import SessionLog
+from model.play.video import read_video
+from model.play.world import FPS, action_from_names
 
 TIMEOUT = 10_000
 REPO = Path(__file__).resolve().parents[2]
@@ -122,7 +123,7 @@ def test_a_model_step_that_raises_pauses_with_a_message_and_replay_stays_exact(
 
 @pytest.mark.parametrize("gpu", ["missing", "failing"])
 def test_cuda_missing_or_failing_falls_back_to_the_cpu(qtbot, tick, engine_factory, monkeypatch, gpu):
-    import model.backends as backends
+    import model.play.backends as backends
     monkeypatch.setattr(backends, "_ort_cuda", lambda: False)
     if gpu == "failing":
         def broken(self, pack, device="cuda"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.gamepad import GamepadPoller, PadEvent, PadTracker
-from model.world import action_from_names
+from model.play.world import action_from_names
 
 
 def test_tracker_follows_hot_plug_and_ignores_unknown_pads():

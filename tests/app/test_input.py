@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.input_map import (DEFAULT_BINDINGS, PadState, action_from_input, checked_bindings, command_for_key,
-                           merge_pads, rebind)
+from app.input_map import (
+    DEFAULT_BINDINGS,
+    PadState,
+    action_from_input,
+    checked_bindings,
+    command_for_key,
+    merge_pads,
+    rebind,
+)
 from app.input_state import InputState
-from model.world import action_from_names
+from model.play.world import action_from_names
 
 
 def act(keys=(), pad=None, bindings=DEFAULT_BINDINGS):

@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 
 import main
-from app.recording import ActionLog, Recorder, RecordingError, SeedRef, repair_fragmented_mp4
-from model.video import VideoWriter, read_video
+from app.recording import (
+    ActionLog,
+    Recorder,
+    RecordingError,
+    SeedRef,
+    repair_fragmented_mp4,
+)
+from model.play.video import VideoWriter, read_video
 
 TIMEOUT = 10_000
 

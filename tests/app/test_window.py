@@ -15,8 +15,8 @@ from app.player import engine_config
 from app.settings import Settings, load_settings
 from app.window import MainWindow
 from app.worker import EngineConfig
-from model.video import read_video
-from model.world import action_from_names
+from model.play.video import read_video
+from model.play.world import action_from_names
 
 TIMEOUT = 10_000
 

@@ -11,10 +11,17 @@ import pytest
 vzd = pytest.importorskip("vizdoom")
 
 import main  # noqa: E402
-from model import capture  # noqa: E402
-from model.capture import GAME_VARIABLES, make_game, start_episode  # noqa: E402
-from model.dataset import read_npz, shard_paths  # noqa: E402
-from model.world import BUTTONS, ENGINE_H, ENGINE_W, FRAME_H, FRAME_W, action_from_names  # noqa: E402
+from model.play.world import (  # noqa: E402
+    BUTTONS,
+    ENGINE_H,
+    ENGINE_W,
+    FRAME_H,
+    FRAME_W,
+    action_from_names,
+)
+from model.train import capture  # noqa: E402
+from model.train.capture import GAME_VARIABLES, make_game, start_episode  # noqa: E402
+from model.train.dataset import read_npz, shard_paths  # noqa: E402
 
 SEEDS = Path(__file__).resolve().parents[2] / "assets" / "worlds" / "freedoom" / "seeds"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import main
-from model.video import read_video
+from model.play.video import read_video
 
 
 def run_cli(capsys, *argv):
@@ -49,7 +49,7 @@ def test_render_npz_deterministic_and_mp4(tiny_pack, tmp_path, actions_npz, caps
 
 
 def test_render_json_actions(tiny_pack, tmp_path, capsys):
-    from model.world import BUTTONS
+    from model.play.world import BUTTONS
     path = tmp_path / "a.json"
     path.write_text(json.dumps({"buttons": list(BUTTONS), "actions": [[1, 0, 0, 0, 0, 0, 0, 0]] * 3}))
     code, _, err = run_cli(capsys, "render", "--world", str(tiny_pack), "--actions", str(path),
@@ -87,7 +87,7 @@ def test_bad_model_files(pack_copy, tmp_path, actions_npz, capsys):
     bad(capsys, *render, expect="decoder.onnx: model file missing")
     # a corrupt file whose sha256 was (re)written to match: ONNX Runtime refuses it
     meta = json.loads((pack_copy / "world.json").read_text())
-    from model.pack import sha256_file
+    from model.play.pack import sha256_file
     (pack_copy / "decoder.onnx").write_bytes(b"garbage" * 100)
     meta["models"]["decoder"]["sha256"] = sha256_file(pack_copy / "decoder.onnx")
     (pack_copy / "world.json").write_text(json.dumps(meta))

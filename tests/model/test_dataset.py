@@ -7,10 +7,19 @@ import zlib
 import numpy as np
 import pytest
 
-from model.dataset import (SHARD_NAME, contact_sheet, dataset_report, read_npz, run_lengths, shard_paths,
-                           stuck_mask, write_npz, write_png)
-from model.errors import UserError
-from model.world import BUTTONS, ENGINE_H, ENGINE_W
+from model.play.errors import UserError
+from model.play.world import BUTTONS, ENGINE_H, ENGINE_W
+from model.train.dataset import (
+    SHARD_NAME,
+    contact_sheet,
+    dataset_report,
+    read_npz,
+    run_lengths,
+    shard_paths,
+    stuck_mask,
+    write_npz,
+    write_png,
+)
 
 F, B, L, R, TL, TR, ATK, USE = range(8)
 

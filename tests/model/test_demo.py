@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 
 import main
-from model.demo import HOLD_FRAMES, TOUR, default_tour, tour_for
-from model.overlay import BAR_W, BOX_H, BOX_ON, BOX_W, GAP, MARGIN, draw_buttons
-from model.pack import load_pack
-from model.session_log import SessionLog
-from model.video import read_video, upscale
-from model.world import BUTTONS, FPS, action_from_names
+from model.play.demo import HOLD_FRAMES, TOUR, default_tour, tour_for
+from model.play.overlay import BAR_W, BOX_H, BOX_ON, BOX_W, GAP, MARGIN, draw_buttons
+from model.play.pack import load_pack
+from model.play.session_log import SessionLog
+from model.play.video import read_video, upscale
+from model.play.world import BUTTONS, FPS, action_from_names
 
 REPO = Path(__file__).resolve().parents[2]
 

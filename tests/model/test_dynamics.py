@@ -3,10 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from model.dynamics import DYNAMICS_PRESETS, Dynamics
-from model.dynamics import DynamicsConfig
-from model.flow import action_vectors, flow_loss, rollout, shift_prev, teacher_forced_samples, two_stream_ages
-from model.tokenizer import TOKENIZER_PRESETS, Tokenizer
+from model.nets.dynamics import DYNAMICS_PRESETS, Dynamics, DynamicsConfig
+from model.nets.flow import (
+    action_vectors,
+    flow_loss,
+    rollout,
+    shift_prev,
+    teacher_forced_samples,
+    two_stream_ages,
+)
+from model.nets.tokenizer import TOKENIZER_PRESETS, Tokenizer
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import json
 import numpy as np
 
 import main
-from model.evaluate import CONTEXT, spread_windows, trajectories
-from model.metrics import mse, psnr_from_mse
-from model.train_data import load_frames
+from model.train.evaluate import CONTEXT, spread_windows, trajectories
+from model.train.metrics import mse, psnr_from_mse
+from model.train.train_data import load_frames
 from tests.model.test_train import write_fake_shards
 
 

@@ -14,12 +14,12 @@ import zlib
 
 import numpy as np
 import pytest
+from test_cli import bad
 
 import main
-from model.pack import sha256_file
-from model.session_log import SessionLog
-from model.world import BUTTONS
-from test_cli import bad
+from model.play.pack import sha256_file
+from model.play.session_log import SessionLog
+from model.play.world import BUTTONS
 
 
 def refused(capsys, *argv, expect: str) -> str:
@@ -159,7 +159,7 @@ def test_seed_npz_with_bad_shapes(render_with, tmp_path, capsys):
 @pytest.fixture
 def session_file(tiny_pack, tmp_path):
     """write(**changes) -> a session file for the tiny pack, with fields replaced or removed (None)."""
-    from model.pack import load_pack
+    from model.play.pack import load_pack
 
     def write(name="s.json", **changes):
         data = SessionLog(world=str(tiny_pack), models=load_pack(tiny_pack).model_hashes(), seed={"name": "alpha"},
@@ -237,7 +237,7 @@ def test_deeply_nested_huge_and_broken_session_files(session_file, tmp_path, cap
     with open(huge, "wb") as f:                     # sparse: 65 MB that cost nothing to make
         f.truncate(65 * 2 ** 20)
     refused(capsys, *replay(huge, tmp_path), expect="huge.json: session file is too large")
-    monkeypatch.setattr("model.session_log.MAX_ACTIONS", 3)
+    monkeypatch.setattr("model.play.session_log.MAX_ACTIONS", 3)
     refused(capsys, *replay(session_file(), tmp_path), expect="too many actions or events")
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00garbage")
     refused(capsys, *replay(tmp_path / "bin.json", tmp_path), expect="bin.json: not a valid session file")
@@ -293,7 +293,7 @@ def test_unknown_worlds_everywhere(tmp_path, capsys):
 
 
 def test_cuda_missing_or_failing_is_one_line(tiny_pack, tmp_path, capsys, monkeypatch):
-    import model.backends as backends
+    import model.play.backends as backends
     monkeypatch.setattr(backends, "_ort_cuda", lambda: False)
     refused(capsys, *render_argv(tiny_pack, tmp_path), "--backend", "cuda", expect="backend 'cuda' is not available")
 
@@ -321,8 +321,8 @@ def test_a_pack_from_another_version_is_refused_not_run(pack_copy, tmp_path, cap
 
 
 def test_auto_backend_goes_on_to_the_cpu_when_the_gpu_fails(tiny_pack, monkeypatch):
-    import model.backends as backends
-    from model.pack import load_pack
+    import model.play.backends as backends
+    from model.play.pack import load_pack
 
     def broken_gpu(self, pack, device="cuda"):
         raise RuntimeError("CUDA error: initialization error")

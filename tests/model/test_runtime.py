@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from model.checkpoint import load_world_modules
-from model.export import quantize_int8
-from model.flow import action_vectors, rollout
-from model.pack import sha256_file
-from model.runtime import open_world
+from model.nets.checkpoint import load_world_modules
+from model.nets.flow import action_vectors, rollout
+from model.play.pack import sha256_file
+from model.play.runtime import open_world
+from model.train.export import quantize_int8
 
 
 def _actions(n, seed=0):

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 import main
-from model.metrics import horizontal_shift, psnr, sharpness, ssim
-from model.train import load_run, load_stage, Stage, train_stage, tokenizer_loss
-from model.tokenizer import TOKENIZER_PRESETS, Tokenizer
+from model.nets.tokenizer import TOKENIZER_PRESETS, Tokenizer
+from model.train.metrics import horizontal_shift, psnr, sharpness, ssim
+from model.train.runs import load_run, load_stage
+from model.train.trainer import Stage, tokenizer_loss, train_stage
 
 
 def write_fake_shards(folder, n=2, t=40, seed=0):

@@ -11,13 +11,12 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
-from model.dynamics import Dynamics, DynamicsConfig
-from model.errors import UserError
-from model.tokenizer import Tokenizer, TokenizerConfig
+from model.nets.dynamics import Dynamics, DynamicsConfig
+from model.nets.tokenizer import Tokenizer, TokenizerConfig
+from model.play.errors import UserError
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], path: Path, meta: dict) -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import UserError
-from model.render import write_with_progress
-from model.runtime import open_world
-from model.video import check_out_path
-from model.world import FPS, ActionScript, action_from_names
+from model.play.errors import UserError
+from model.play.render import write_with_progress
+from model.play.runtime import open_world
+from model.play.video import check_out_path
+from model.play.world import FPS, ActionScript, action_from_names
 
 # (seconds, buttons held): a deterministic look around that suits any scene.
 TOUR = (

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import UserError
-from model.pack import sha256_file
-from model.world import N_BUTTONS, area_resize, load_npz, validate_actions
+from model.play.errors import UserError
+from model.play.pack import find_pack, sha256_file
+from model.play.world import N_BUTTONS, area_resize, load_npz, validate_actions
 
 MAX_IMAGE_PIXELS = 40_000_000        # refuse decompression bombs before decoding them
 MAX_SEED_FRAMES = 4096
@@ -149,3 +149,12 @@ def _nearest_resize(frame: np.ndarray, h: int, w: int) -> np.ndarray:
     rows = (np.arange(h) * frame.shape[0] // h)
     cols = (np.arange(w) * frame.shape[1] // w)
     return frame[rows][:, cols]
+
+
+def run_list_seeds(args) -> int:
+    pack = find_pack(args.world)
+    print(f"{pack.title} ({pack.id}): {len(pack.seed_paths())} scene seeds")
+    for path in pack.seed_paths():
+        seed = load_seed(path, pack.frame_hw)
+        print(f"  {seed.name:<32} {len(seed.frames):>3} frames  {path}")
+    return 0

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import UserError
-from model.world import BUTTONS
+from model.play.errors import UserError
+from model.play.world import BUTTONS
 
 SHARD_NAME = "shard_{:05d}.npz"
 _SHARD_RE = re.compile(r"^shard_(\d{5})\.npz$")

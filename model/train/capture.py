@@ -24,11 +24,18 @@ from pathlib import Path
 import numpy as np
 import vizdoom as vzd
 
-from model.dataset import SHARD_NAME, contact_sheet, dataset_report, format_report, write_npz, write_png
-from model.errors import UserError
-from model.progress import Progress
-from model.explorer import MapKnowledge, Observation, make_policy
-from model.world import BUTTONS, ENGINE_H, ENGINE_W, N_BUTTONS
+from model.play.errors import UserError
+from model.play.progress import Progress
+from model.play.world import BUTTONS, ENGINE_H, ENGINE_W, N_BUTTONS
+from model.train.dataset import (
+    SHARD_NAME,
+    contact_sheet,
+    dataset_report,
+    format_report,
+    write_npz,
+    write_png,
+)
+from model.train.explorer import MapKnowledge, Observation, make_policy
 
 MAPS = tuple(f"MAP{i:02d}" for i in range(1, 33))
 SHARD_FRAMES = 2000

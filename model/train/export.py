@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoint import round_to, save_world_modules
-from model.dynamics import ACTION_DIM, DYNAMICS_PRESETS, Dynamics
-from model.errors import UserError
-from model.pack import PACK_FORMAT, sha256_file
-from model.tokenizer import TOKENIZER_PRESETS, Tokenizer
-from model.world import BUTTONS, FPS
+from model.nets.checkpoint import round_to, save_world_modules
+from model.nets.dynamics import ACTION_DIM, DYNAMICS_PRESETS, Dynamics
+from model.nets.tokenizer import TOKENIZER_PRESETS, Tokenizer
+from model.play.errors import UserError
+from model.play.pack import PACK_FORMAT, sha256_file
+from model.play.world import BUTTONS, FPS
 
 OPSET = 18
 FREEDOOM_LICENCE = ("Freedoom art (freedoom2.wad, BSD-3-Clause, the Freedoom project) "
@@ -115,7 +115,7 @@ def random_modules(preset: str, seed: int = 0) -> tuple[Tokenizer, Dynamics]:
     """Untrained modules of a named preset (with non-zero output layers so frames vary)."""
     if preset not in DYNAMICS_PRESETS:
         raise UserError(f"unknown preset '{preset}' (choose from {', '.join(DYNAMICS_PRESETS)})")
-    from model.train import dynamics_config
+    from model.train.runs import dynamics_config
     torch.manual_seed(seed)
     tokenizer = Tokenizer(TOKENIZER_PRESETS.get(preset, TOKENIZER_PRESETS["small"]))
     dynamics = Dynamics(dynamics_config(preset, tokenizer.cfg))
@@ -142,7 +142,7 @@ def run(args) -> int:
         tokenizer, dynamics = random_modules(a.preset)
         training = {"note": "untrained"}
     elif a.checkpoint:
-        from model.train import load_run
+        from model.train.runs import load_run
         tokenizer, dynamics, training = load_run(Path(a.checkpoint))
     else:
         raise UserError("export needs --checkpoint RUN or --random")

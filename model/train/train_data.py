@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model.dataset import shard_paths as capture_shards
-from model.errors import UserError
-from model.world import FRAME_H, FRAME_W, area_resize, load_npz
+from model.play.errors import UserError
+from model.play.world import FRAME_H, FRAME_W, area_resize, load_npz
+from model.train.dataset import shard_paths as capture_shards
 
 SHARD_FRAMES_GUESS = 2000            # capture writes shards of about this many frames
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import UserError
-from model.pack import WorldPack
+from model.play.errors import UserError
+from model.play.pack import WorldPack
 
 BACKEND_CHOICES = ("auto", "cpu", "cuda", "torch")
 
@@ -112,7 +112,8 @@ class TorchBackend:
 
     def __init__(self, pack: WorldPack, device: str = "cuda"):
         import torch
-        from model.checkpoint import load_world_modules
+
+        from model.nets.checkpoint import load_world_modules
         self.torch = torch
         self.device = torch.device(device)
         self.name = "cuda" if self.device.type == "cuda" else "torch"

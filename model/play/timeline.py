@@ -11,7 +11,7 @@ from collections import deque
 
 import numpy as np
 
-from model.world import FPS
+from model.play.world import FPS
 
 
 class Timeline:

@@ -1,4 +1,4 @@
-"""`python -m model.make_seeds`: the freedoom world's scene seeds, picked from explorer play.
+"""`python -m model.train.make_seeds`: the freedoom world's scene seeds, picked from explorer play.
 
 A scene seed is where a session starts: 16 frames of context (and the 15 actions between
 them) ending on the view the player first sees. Good starting views face into a room or
@@ -16,10 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from model.capture import MAPS, empty_shard, make_game, map_knowledge, play_episode, start_episode
-from model.dataset import write_npz, write_png
-from model.explorer import make_policy
-from model.world import FRAME_H, FRAME_W, area_resize
+from model.play.world import FRAME_H, FRAME_W, area_resize
+from model.train.capture import (
+    MAPS,
+    empty_shard,
+    make_game,
+    map_knowledge,
+    play_episode,
+    start_episode,
+)
+from model.train.dataset import write_npz, write_png
+from model.train.explorer import make_policy
 
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "assets" / "worlds" / "freedoom" / "seeds"
 CONTEXT = 16
@@ -46,7 +53,7 @@ _ATTACK, _USE = 6, 7
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.make_seeds", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model.train.make_seeds", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=SEEDS_DIR, help="seed folder (default: the freedoom pack's)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -13,20 +13,31 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.checkpoint import atomic_save, read_tensors
-from model.dynamics import DYNAMICS_PRESETS, Dynamics, DynamicsConfig
-from model.errors import UserError
-from model.flow import flow_loss, teacher_forced_samples
-from model.progress import Progress
-from model.tokenizer import TOKENIZER_PRESETS, Tokenizer, TokenizerConfig, frames_to_float
-from model.train_data import FrameData, load_frames
+from model.nets.checkpoint import atomic_save, read_tensors
+from model.nets.dynamics import DYNAMICS_PRESETS, Dynamics
+from model.nets.flow import flow_loss, teacher_forced_samples
+from model.nets.tokenizer import (
+    TOKENIZER_PRESETS,
+    Tokenizer,
+    TokenizerConfig,
+    frames_to_float,
+)
+from model.play.progress import Progress
+from model.train.runs import (
+    decoder_is_current,
+    dynamics_config,
+    load_stage,
+    save_stage,
+    stage_config,
+    stage_meta,
+)
+from model.train.train_data import FrameData, load_frames
 
 HOLDOUT_MAPS = (29, 30, 31)          # MAP30-MAP32 never train: the unseen-map eval set
 
@@ -57,67 +68,6 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-# -- checkpoints ------------------------------------------------------------------------
-def save_stage(run: Path, stage: str, module, opt, step: int, extra: dict | None = None) -> None:
-    tensors = {f"model.{k}": v for k, v in module.state_dict().items()}
-    opt_state = opt.state_dict()
-    for idx, st in opt_state["state"].items():
-        for name, value in st.items():
-            tensors[f"opt.{idx}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    meta = {"config": module.cfg.to_dict(), "step": step, "param_groups": opt_state["param_groups"],
-            "extra": extra or {}}
-    atomic_save(tensors, run / f"{stage}.safetensors", meta)
-
-
-def load_stage(run: Path, stage: str, module, opt=None, device="cpu") -> tuple[int, dict]:
-    tensors, meta = read_tensors(run / f"{stage}.safetensors", device)
-    module.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    if opt is not None:
-        state: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("opt."):
-                _, idx, name = key.split(".", 2)
-                state.setdefault(int(idx), {})[name] = value
-        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    return int(meta["step"]), meta.get("extra", {})
-
-
-def stage_meta(run: Path, stage: str) -> dict | None:
-    """A stage checkpoint's metadata (config, step), without reading its tensors."""
-    from safetensors import safe_open
-    path = run / f"{stage}.safetensors"
-    if not path.is_file():
-        return None
-    with safe_open(str(path), framework="pt") as f:
-        return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
-
-
-def stage_config(run: Path, stage: str) -> dict | None:
-    meta = stage_meta(run, stage)
-    return meta["config"] if meta else None
-
-
-def load_run(run: Path):
-    """Trained tokenizer + dynamics of a run folder (for export and eval); the decoder
-    fine-tune replaces the tokenizer's decoder when it was made on this tokenizer."""
-    tcfg, dcfg = stage_config(run, "tokenizer"), stage_config(run, "dynamics")
-    if tcfg is None or dcfg is None:
-        raise UserError(f"{run}: needs tokenizer.safetensors and dynamics.safetensors")
-    tokenizer = Tokenizer(TokenizerConfig.from_dict(tcfg))
-    dynamics = Dynamics(DynamicsConfig.from_dict(dcfg))
-    t_step, t_extra = load_stage(run, "tokenizer", tokenizer)
-    d_step, d_extra = load_stage(run, "dynamics", dynamics)
-    info = {"tokenizer_steps": t_step, "dynamics_steps": d_step, **t_extra, **d_extra}
-    if decoder_is_current(run, t_step):
-        info["decoder_steps"], _ = load_stage(run, "decoder", tokenizer)
-    return tokenizer.eval(), dynamics.eval(), info
-
-
-def decoder_is_current(run: Path, tokenizer_step: int) -> bool:
-    meta = stage_meta(run, "decoder")
-    return meta is not None and meta.get("extra", {}).get("tokenizer_step") == tokenizer_step
 
 
 # -- losses -----------------------------------------------------------------------------
@@ -344,16 +294,6 @@ def cached_latents(run: Path, tok: Tokenizer, data: FrameData, a, device) -> tor
     latents = encode_all(tok, data.frames, device)
     atomic_save({"latents": latents.half()}, path, {"key": key})
     return latents.half().float()      # the same values whether cached or fresh
-
-
-def dynamics_config(preset: str, tcfg: TokenizerConfig) -> DynamicsConfig:
-    """The preset, fitted to the tokenizer's latents: patches sized for 48 tokens a frame."""
-    h, w = tcfg.latent_hw
-    patch = max(1, h // 6)
-    if h % patch or w % patch:
-        raise UserError(f"latents {h}x{w} do not split into {patch}x{patch} patches")
-    return replace(DYNAMICS_PRESETS[preset], latent_channels=tcfg.latent_channels,
-                   latent_h=h, latent_w=w, patch=patch)
 
 
 def _set_latent_stats(tok: Tokenizer, latents: torch.Tensor) -> None:

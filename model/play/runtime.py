@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from model.backends import open_backend
-from model.errors import UserError
-from model.pack import WorldPack, find_pack
-from model.seeds import SceneSeed, load_seed
-from model.world import ACTION_DIM, MASKED_AGE, N_BUTTONS
+from model.play.backends import open_backend
+from model.play.errors import UserError
+from model.play.pack import WorldPack, find_pack
+from model.play.seeds import SceneSeed, load_seed
+from model.play.world import ACTION_DIM, MASKED_AGE, N_BUTTONS
 
 MAX_STEPS = 4
 

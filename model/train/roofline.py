@@ -1,6 +1,6 @@
 """Roofline: FLOPs per frame of each stage, from the configs alone, before training.
 
-    python -m model.roofline [--preset small] [--steps 2]
+    python -m model.train.roofline [--preset small] [--steps 2]
 
 Matmul FLOPs are 2 x multiply-adds. A frame costs: one fused pass of 2 frames (write
 frame t to the cache + first denoising step of t+1), steps-1 single-frame passes, and
@@ -12,8 +12,8 @@ import argparse
 
 import torch
 
-from model.dynamics import DYNAMICS_PRESETS, DynamicsConfig
-from model.tokenizer import TOKENIZER_PRESETS, Tokenizer
+from model.nets.dynamics import DYNAMICS_PRESETS, DynamicsConfig
+from model.nets.tokenizer import TOKENIZER_PRESETS, Tokenizer
 
 
 def pass_flops(cfg: DynamicsConfig, frames: int) -> dict[str, float]:
@@ -47,7 +47,7 @@ def decoder_flops(tokenizer: Tokenizer) -> float:
 
 
 def frame_budget(preset: str, steps: int) -> dict[str, float]:
-    from model.train import dynamics_config
+    from model.train.runs import dynamics_config
     tokenizer = Tokenizer(TOKENIZER_PRESETS.get(preset, TOKENIZER_PRESETS["small"]))
     cfg = dynamics_config(preset, tokenizer.cfg)
     fused = sum(pass_flops(cfg, 2).values())
@@ -58,7 +58,7 @@ def frame_budget(preset: str, steps: int) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m model.roofline")
+    p = argparse.ArgumentParser(prog="python -m model.train.roofline")
     p.add_argument("--preset", default="small", choices=sorted(DYNAMICS_PRESETS))
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--gflops", type=float, default=50.0, help="sustained GFLOP/s to assume")

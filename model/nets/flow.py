@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from model.dynamics import ACTION_DIM, MASKED_AGE, Dynamics
-from model.world import N_BUTTONS
+from model.nets.dynamics import ACTION_DIM, MASKED_AGE, Dynamics
+from model.play.world import N_BUTTONS
 
 
 def euler_step(z, x0, tau, tau_next):

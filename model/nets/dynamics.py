@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from model.world import ACTION_DIM, MASKED_AGE  # noqa: F401  (re-exported for model code)
+from model.play.world import ACTION_DIM, MASKED_AGE  # noqa: F401  (re-exported for model code)
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
-
-from model.errors import UserError
-from model.world import N_BUTTONS
+from model.play.errors import UserError
+from model.play.world import N_BUTTONS
 
 FORMAT = "reverie-session"
 VERSION = 1
@@ -200,54 +198,3 @@ def _check_seed(seed: dict, bad) -> None:
         raise bad("seed needs a 'name', or a 'path' and 'sha256'")
     if not _plain_name(rel):
         raise bad(f"seed path '{rel}' must be a file beside the session file")
-
-
-def resolve_seed(log: SessionLog, session_path: Path, world):
-    """The session's scene seed, checked against its recorded sha256."""
-    if "name" in log.seed:
-        if log.seed["name"] not in world.seed_names():      # a name never reaches the file system
-            raise UserError(f"{session_path}: scene seed '{log.seed['name']}' is not in world '{world.id}'")
-        return world.load_seed(log.seed["name"])
-    folder = Path(session_path).resolve().parent
-    path = folder / log.seed["path"]
-    if not path.is_file() or path.resolve().parent != folder:     # a link out of the folder is refused too
-        raise UserError(f"{path}: the session's scene seed is missing")
-    seed = world.load_seed(str(path))
-    if seed.sha256 != log.seed["sha256"]:
-        raise UserError(f"{path}: scene seed differs from the one recorded (sha256 mismatch)")
-    return seed
-
-
-def replay_frames(log: SessionLog, session_path: Path, backend: str | None = None):
-    """Yield the recorded frames again, bit for bit on the same backend."""
-    from model.runtime import open_world
-    from model.timeline import Timeline
-    world = open_world(log.world)
-    if world.pack.model_hashes() != log.models:
-        raise UserError(f"{session_path}: the world's model files differ from the session's "
-                        "(sha256 mismatch); replay needs the same model")
-    seed = resolve_seed(log, session_path, world)
-    sampler = {k: v for k, v in log.sampler.items() if k in ("steps", "ctx_noise", "adaptive", "adaptive_threshold")}
-    session = world.session(backend=backend or BACKEND_CHOICE[log.backend], **sampler)
-    timeline = Timeline(session)
-    session.reset(seed, log.rng_seed)
-    timeline.start()
-    events: dict[int, list[dict]] = {}
-    for event in log.events:
-        events.setdefault(event["at"], []).append(event)
-    for i, action in enumerate(log.actions):
-        for event in events.get(i, []):
-            _apply(event, session, timeline, seed, log.rng_seed)
-        frame = timeline.step(np.array(action, np.uint8))
-        if i >= log.record_from:
-            yield frame
-
-
-def _apply(event: dict, session, timeline, seed, rng_seed: int) -> None:
-    if event["type"] == "steps":
-        session.steps = event["value"]
-    elif event["type"] == "rewind":
-        timeline.rewind_to(event["to"])
-    else:
-        session.reset(seed, rng_seed)
-        timeline.start()

@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 
-from model.errors import UserError
-from model.progress import Progress
-from model.runtime import open_world
-from model.world import action_from_names
+from model.play.errors import UserError
+from model.play.progress import Progress
+from model.play.runtime import open_world
+from model.play.world import action_from_names
 
 WARMUP = 20
 
@@ -46,7 +46,7 @@ def _start(world):
     a step costs the same whatever the picture."""
     if world.seed_names():
         return world.load_seed(None)
-    from model.seeds import SceneSeed
+    from model.play.seeds import SceneSeed
     h, w = world.pack.frame_hw
     return SceneSeed(name="grey", frames=np.full((1, h, w, 3), 128, np.uint8), actions=None)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.dataset import CELL      # visits are counted on the report's coverage grid
-from model.world import N_BUTTONS, action_from_names
+from model.play.world import N_BUTTONS, action_from_names
+from model.train.dataset import CELL  # visits are counted on the report's coverage grid
 
 # Measured in the engine at 160x120 with default settings.
 TURN_RATE = 3.5          # degrees per tic while a turn key is held

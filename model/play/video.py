@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import UserError
-from model.world import FPS
+from model.play.errors import UserError
+from model.play.world import FPS
 
 # Fragmented MP4: every fragment is self-contained, so a file cut off mid-write still
 # plays up to its last complete fragment (about one second with these options).
@@ -57,7 +57,7 @@ class VideoWriter:
         import av
         frame = upscale(frame, self.scale, self.smooth)
         if self.overlay and action is not None:
-            from model.overlay import draw_buttons
+            from model.play.overlay import draw_buttons
             frame = draw_buttons(frame, action, unit=self.scale)
         if not self._sized:
             h, w = frame.shape[:2]

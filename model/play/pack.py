@@ -12,8 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.errors import UserError
-from model.world import BUTTONS
+from model.play.errors import UserError
+from model.play.world import BUTTONS
 
 PACK_FORMAT = 1
 DEFAULT_WORLD = "freedoom"
@@ -151,13 +151,3 @@ def find_pack(world: str | None) -> WorldPack:
         known = ", ".join(sorted(worlds)) or "none installed"
         raise UserError(f"unknown world '{world}' (available: {known})")
     return load_pack(worlds[world])
-
-
-def run_list_seeds(args) -> int:
-    from model.seeds import load_seed
-    pack = find_pack(args.world)
-    print(f"{pack.title} ({pack.id}): {len(pack.seed_paths())} scene seeds")
-    for path in pack.seed_paths():
-        seed = load_seed(path, pack.frame_hw)
-        print(f"  {seed.name:<32} {len(seed.frames):>3} frames  {path}")
-    return 0

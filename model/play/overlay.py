@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from model.world import N_BUTTONS
+from model.play.world import N_BUTTONS
 
 _GLYPHS = {      # one per button, canonical order (DESIGN.md section 2)
     "F": ("#####", "#....", "#....", "####.", "#....", "#....", "#...."),

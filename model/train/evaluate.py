@@ -18,13 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from model.dataset import tile, write_png
-from model.errors import UserError
-from model.metrics import horizontal_shift, mse, psnr, psnr_from_mse, sharpness, ssim
-from model.progress import Progress
-from model.runtime import open_world
-from model.train_data import load_frames
-from model.world import action_from_names
+from model.play.errors import UserError
+from model.play.progress import Progress
+from model.play.runtime import open_world
+from model.play.world import action_from_names
+from model.train.dataset import tile, write_png
+from model.train.metrics import (
+    horizontal_shift,
+    mse,
+    psnr,
+    psnr_from_mse,
+    sharpness,
+    ssim,
+)
+from model.train.train_data import load_frames
 
 CONTEXT = 16
 HORIZONS = (1, 25, 100)
@@ -70,7 +77,7 @@ def spread_windows(data, count: int, length: int, seed: int) -> list[int]:
 
 
 def evaluate_set(world, trajs, backend: str, sampler: dict, rng_seed: int, label: str) -> dict:
-    from model.seeds import SceneSeed
+    from model.play.seeds import SceneSeed
     session = world.session(backend=backend, **sampler)
     horizon = max(HORIZONS)
     keys = ("mse", "copy_mse", "ceiling_mse", "ssim", "copy_ssim", "sharp_gen", "sharp_real", "sharp_ceiling")
@@ -129,8 +136,8 @@ PROBES = {"TURN_LEFT": {"TURN_LEFT"}, "TURN_RIGHT": {"TURN_RIGHT"}, "MOVE_FORWAR
 
 def engine_probe(map_name: str, probe: set[str], idle: int, steps: int, seed: int):
     """Engine frames (resized): `idle` still tics, then `steps` tics of `probe`."""
-    from model.capture import make_game, start_episode
-    from model.world import FRAME_H, FRAME_W, area_resize
+    from model.play.world import FRAME_H, FRAME_W, area_resize
+    from model.train.capture import make_game, start_episode
     game = make_game(map_name, seed)
     try:
         start_episode(game, map_name, seed)
@@ -149,7 +156,7 @@ def engine_probe(map_name: str, probe: set[str], idle: int, steps: int, seed: in
 def action_response(world, backend: str, sampler: dict, maps=("MAP01", "MAP05", "MAP10", "MAP15"),
                     steps: int = 8) -> dict:
     """Does the model move the view the way the engine does for each probe action?"""
-    from model.seeds import SceneSeed
+    from model.play.seeds import SceneSeed
     session = world.session(backend=backend, **sampler)
     results = {name: {"engine_shift": [], "model_shift": [], "model_psnr": [], "still_psnr": []} for name in PROBES}
     for i, map_name in enumerate(maps):
@@ -177,8 +184,8 @@ def action_response(world, backend: str, sampler: dict, maps=("MAP01", "MAP05", 
 
 def long_rollout(world, traj, data, backend: str, sampler: dict, steps: int, out_dir: Path) -> dict:
     """Roll out `steps` frames under held-key human-like input; check for collapse."""
-    from model.bench import bench_actions
-    from model.seeds import SceneSeed
+    from model.play.bench import bench_actions
+    from model.play.seeds import SceneSeed
     frames, actions = traj
     session = world.session(backend=backend, **sampler)
     session.reset(SceneSeed("long", frames[:CONTEXT], actions[:CONTEXT - 1]), 0)
@@ -241,8 +248,8 @@ def plot_png(path: Path, curves: dict[str, list[float]], colours: dict[str, tupl
 
 def side_by_side_video(world, traj, backend: str, sampler: dict, path: Path, steps: int = 250) -> None:
     """engine | model for one held-out trajectory."""
-    from model.seeds import SceneSeed
-    from model.video import VideoWriter
+    from model.play.seeds import SceneSeed
+    from model.play.video import VideoWriter
     frames, actions = traj
     session = world.session(backend=backend, **sampler)
     session.reset(SceneSeed("sbs", frames[:CONTEXT], actions[:CONTEXT - 1]), 0)

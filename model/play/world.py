@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import UserError
+from model.play.errors import UserError
 
 BUTTONS: tuple[str, ...] = (
     "MOVE_FORWARD", "MOVE_BACKWARD", "MOVE_LEFT", "MOVE_RIGHT",

@@ -1,0 +1,111 @@
+"""`render` (frames from a scene seed and an actions file) and `replay` (a recorded session)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from model.play.errors import UserError
+from model.play.progress import Progress
+from model.play.runtime import open_world
+from model.play.session_log import BACKEND_CHOICE, SessionLog
+from model.play.timeline import Timeline
+from model.play.video import check_out_path, write_frames
+from model.play.world import ActionScript
+
+
+def render_frames(world, seed, actions: np.ndarray, rng_seed: int, backend: str, **sampler):
+    """Yield one frame per action, from `seed`."""
+    session = world.session(backend=backend, **sampler)
+    session.reset(seed, rng_seed)
+    for action in actions:
+        yield session.step(action)
+
+
+def write_with_progress(out: Path, frames, total: int, args, actions=None) -> int:
+    """Frames to `out` with the MP4 look the flags ask for (--scale/--smooth/--overlay)."""
+    progress = Progress(total, f"{args.command} {out.name}")
+    n = write_frames(out, frames, scale=args.scale, progress=progress, actions=actions,
+                     smooth=getattr(args, "smooth", False), overlay=getattr(args, "overlay", False))
+    progress.close()
+    print(f"wrote {n} frames to {out}")
+    return n
+
+
+def run_render(args) -> int:
+    out = check_out_path(args.out)
+    world = open_world(args.world)
+    seed = world.load_seed(args.seed)
+    actions = ActionScript.load(args.actions).actions
+    if args.steps is not None:
+        if args.steps < 1:
+            raise UserError(f"--steps must be at least 1, got {args.steps}")
+        if args.steps > len(actions):        # hold the last action for the rest
+            pad = np.repeat(actions[-1:] if len(actions) else np.zeros((1, 8), np.uint8),
+                            args.steps - len(actions), axis=0)
+            actions = np.concatenate([actions, pad])
+        actions = actions[:args.steps]
+    if len(actions) == 0:
+        raise UserError(f"{args.actions}: no actions to render")
+    sampler = {"steps": args.denoise_steps} if args.denoise_steps else {}
+    frames = render_frames(world, seed, actions, args.rng_seed, args.backend, **sampler)
+    write_with_progress(out, frames, len(actions), args, actions)
+    return 0
+
+
+def run_replay(args) -> int:
+    out = check_out_path(args.out)
+    path = Path(args.session)
+    log = SessionLog.load(path)
+    actions = log.actions[log.record_from:]          # replay yields one frame per recorded action
+    write_with_progress(out, replay_frames(log, path), len(actions), args, np.array(actions, np.uint8))
+    return 0
+
+
+def resolve_seed(log: SessionLog, session_path: Path, world):
+    """The session's scene seed, checked against its recorded sha256."""
+    if "name" in log.seed:
+        if log.seed["name"] not in world.seed_names():      # a name never reaches the file system
+            raise UserError(f"{session_path}: scene seed '{log.seed['name']}' is not in world '{world.id}'")
+        return world.load_seed(log.seed["name"])
+    folder = Path(session_path).resolve().parent
+    path = folder / log.seed["path"]
+    if not path.is_file() or path.resolve().parent != folder:     # a link out of the folder is refused too
+        raise UserError(f"{path}: the session's scene seed is missing")
+    seed = world.load_seed(str(path))
+    if seed.sha256 != log.seed["sha256"]:
+        raise UserError(f"{path}: scene seed differs from the one recorded (sha256 mismatch)")
+    return seed
+
+
+def replay_frames(log: SessionLog, session_path: Path, backend: str | None = None):
+    """Yield the recorded frames again, bit for bit on the same backend."""
+    world = open_world(log.world)
+    if world.pack.model_hashes() != log.models:
+        raise UserError(f"{session_path}: the world's model files differ from the session's "
+                        "(sha256 mismatch); replay needs the same model")
+    seed = resolve_seed(log, session_path, world)
+    sampler = {k: v for k, v in log.sampler.items() if k in ("steps", "ctx_noise", "adaptive", "adaptive_threshold")}
+    session = world.session(backend=backend or BACKEND_CHOICE[log.backend], **sampler)
+    timeline = Timeline(session)
+    session.reset(seed, log.rng_seed)
+    timeline.start()
+    events: dict[int, list[dict]] = {}
+    for event in log.events:
+        events.setdefault(event["at"], []).append(event)
+    for i, action in enumerate(log.actions):
+        for event in events.get(i, []):
+            _apply(event, session, timeline, seed, log.rng_seed)
+        frame = timeline.step(np.array(action, np.uint8))
+        if i >= log.record_from:
+            yield frame
+
+
+def _apply(event: dict, session, timeline, seed, rng_seed: int) -> None:
+    if event["type"] == "steps":
+        session.steps = event["value"]
+    elif event["type"] == "rewind":
+        timeline.rewind_to(event["to"])
+    else:
+        session.reset(seed, rng_seed)
+        timeline.start()
