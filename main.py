@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise
     except KeyboardInterrupt:
+        from model.play.progress import close_all
+        close_all()             # end an open progress line, so this message starts a line of its own
         print(f"reverie {command}: interrupted", file=sys.stderr)
         return 130
 

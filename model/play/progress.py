@@ -1,33 +1,80 @@
-"""One-line progress on stderr for long jobs (render, capture, train, eval)."""
+"""Progress of long jobs on stderr (render, replay, demo, bench, capture, train, eval).
+
+On a terminal: a tqdm bar redrawn in place. Anywhere else (a log file, a pipe): a plain,
+complete line every `log_every` seconds and at the end, with no carriage returns or
+escape codes, so logs stay readable. The ETA reads as tqdm writes it (H:MM:SS).
+"""
 from __future__ import annotations
 
 import sys
 import time
+import weakref
+
+from tqdm import tqdm
+
+WITH_TOTAL = "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f}%) {rate_fmt} eta {remaining}{postfix}"
+WITH_TOTAL_BAR = "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f}%) |{bar}| {rate_fmt} eta {remaining}{postfix}"
+NO_TOTAL = "{desc}: {n_fmt} {rate_fmt} elapsed {elapsed}{postfix}"
+_OPEN: weakref.WeakSet = weakref.WeakSet()
+
+
+class _Bar(tqdm):
+    monitor_interval = 0            # no monitor thread: callers update the bar often enough
 
 
 class Progress:
-    def __init__(self, total: int | None, label: str, stream=None, every: float = 0.5):
+    """`progress(done, extra)` after each unit of work; `close()` at the end."""
+
+    def __init__(self, total: int | None, label: str, stream=None, every: float = 0.5,
+                 log_every: float = 10.0):
         self.total, self.label = total, label
         self.stream = stream or sys.stderr
-        self.every = every
-        self.start = self._last = time.monotonic()
         self.done = 0
+        self.start = self._last = time.monotonic()
+        self.log_every = log_every
+        self._extra, self._logged = "", 0
+        self._bar = None
+        if _is_tty(self.stream):
+            self._bar = _Bar(total=total, desc=label, file=self.stream, mininterval=every, unit="",
+                             bar_format=WITH_TOTAL_BAR if total else NO_TOTAL, dynamic_ncols=True)
+        _OPEN.add(self)
 
     def __call__(self, done: int, extra: str = "") -> None:
-        self.done = done
-        now = time.monotonic()
-        if now - self._last < self.every and done != self.total:
+        self.done, self._extra = done, extra
+        if self._bar is not None:
+            self._bar.set_postfix_str(extra, refresh=False)
+            self._bar.update(done - self._bar.n)
             return
-        self._last = now
-        rate = done / max(now - self.start, 1e-9)
-        if self.total:
-            eta = (self.total - done) / rate if rate > 0 else 0.0
-            text = f"{self.label}: {done}/{self.total} ({100 * done / self.total:.0f}%) {rate:.1f}/s eta {eta:.0f}s"
-        else:
-            text = f"{self.label}: {done} {rate:.1f}/s"
-        self.stream.write("\r" + text + (" " + extra if extra else "") + "\033[K")
-        self.stream.flush()
+        now = time.monotonic()
+        if now - self._last >= self.log_every or done == self.total:
+            self._last = now
+            self._write_line(now)
 
     def close(self) -> None:
-        self.stream.write("\n")
+        """End the progress line (idempotent): the final count is always shown."""
+        _OPEN.discard(self)
+        if self._bar is not None:
+            self._bar.close()
+        elif self.done != self._logged:
+            self._write_line(time.monotonic())
+
+    def _write_line(self, now: float) -> None:
+        text = tqdm.format_meter(self.done, self.total, now - self.start, prefix=self.label,
+                                 postfix=self._extra or None, unit="",
+                                 bar_format=WITH_TOTAL if self.total else NO_TOTAL)
+        self.stream.write(text + "\n")
         self.stream.flush()
+        self._logged = self.done
+
+
+def close_all() -> None:
+    """End every open progress line, so a message after an interrupt starts a line of its own."""
+    for progress in list(_OPEN):
+        progress.close()
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):      # no isatty, or a closed stream
+        return False
