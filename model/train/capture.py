@@ -42,13 +42,19 @@ SHARD_FRAMES = 2000
 EPISODE_FRAMES = (400, 2000)     # 11-57 s of play at 35 tics/s
 SETTLE_TICS = 16                 # idle tics that start every episode (see start_episode)
 _IDLE = [0] * N_BUTTONS
-FORMAT_VERSION = 2               # 2: vars[:, 0] and `map` hold the map index, 0 = MAP01
+FORMAT_VERSION = 3               # 2: vars[:, 0] and `map` hold the map index, 0 = MAP01
+                                 # 3: geometry per frame (pose, velocity, camera_z, depth, sprites)
+WEAPON_LABEL = 255               # the labels buffer's value for the player's own weapon sprite
 
 
 # What state.game_variables holds. SECRETCOUNT because finding a secret prints "A secret is
 # revealed!", and with the HUD off its timer never runs: it stays until the episode ends.
+# The rest is geometry, training supervision only: the pose, the velocity, and the eye's
+# height (CAMERA_POSITION_Z: the floor plus the view height, with the walking bob in it).
 GAME_VARIABLES = [vzd.GameVariable.POSITION_X, vzd.GameVariable.POSITION_Y,
-                  vzd.GameVariable.ANGLE, vzd.GameVariable.SECRETCOUNT]
+                  vzd.GameVariable.ANGLE, vzd.GameVariable.SECRETCOUNT,
+                  vzd.GameVariable.POSITION_Z, vzd.GameVariable.VELOCITY_X,
+                  vzd.GameVariable.VELOCITY_Y, vzd.GameVariable.CAMERA_POSITION_Z]
 
 
 def wad_path() -> Path:
@@ -56,11 +62,12 @@ def wad_path() -> Path:
     return Path(vzd.__file__).parent / "freedoom2.wad"
 
 
-def make_game(map_name: str, seed: int, depth: bool = False) -> vzd.DoomGame:
+def make_game(map_name: str, seed: int, depth: bool = True) -> vzd.DoomGame:
     """The one engine set-up (DESIGN.md section 2), started on `map_name` with `seed`.
 
-    The depth buffer is a separate output (the explorer steers by it); the RGB frame is the
-    same with it on or off. Episodes never time out: they end when capture says so.
+    The depth and labels buffers are separate outputs (geometry for training, and the
+    explorer steers by depth); the RGB frame is the same with them on or off. Episodes
+    never time out: they end when capture says so.
     """
     game = vzd.DoomGame()
     game.set_doom_game_path(str(wad_path()))
@@ -74,6 +81,7 @@ def make_game(map_name: str, seed: int, depth: bool = False) -> vzd.DoomGame:
     game.set_available_buttons([getattr(vzd.Button, name) for name in BUTTONS])
     game.set_available_game_variables(GAME_VARIABLES)
     game.set_depth_buffer_enabled(depth)
+    game.set_labels_buffer_enabled(depth)
     game.set_episode_timeout(0)
     game.set_window_visible(False)
     game.set_mode(vzd.Mode.PLAYER)
@@ -217,7 +225,24 @@ def empty_shard(frames: int) -> dict[str, np.ndarray]:
         "episode_start": np.zeros(frames, bool),
         "map": np.zeros(frames, np.uint8),
         "episode_seed": np.zeros(frames, np.int64),
+        "pose": np.zeros((frames, 4), np.float32),
+        "velocity": np.zeros((frames, 2), np.float32),
+        "camera_z": np.zeros(frames, np.float32),
+        "depth": np.zeros((frames, ENGINE_H, ENGINE_W), np.uint8),
+        "sprites": np.zeros((frames, ENGINE_H, ENGINE_W), np.uint8),
     }
+
+
+def sprite_mask(state) -> np.ndarray:
+    """uint8 [120,160]: 1 on the weapon sprite, 2 on other sprites (things), 0 elsewhere.
+
+    Sprites are what depth and pose cannot move: the weapon stays put on screen, things
+    are flat cards that turn to face the camera."""
+    labels = state.labels_buffer
+    things = [obj.value for obj in state.labels if obj.value != WEAPON_LABEL]
+    mask = np.where(np.isin(labels, things), 2, 0).astype(np.uint8)
+    mask[labels == WEAPON_LABEL] = 1
+    return mask
 
 
 def _episode_length(rng: np.random.Generator, left: int) -> int:
@@ -233,13 +258,18 @@ def play_episode(game, policy, arrays: dict, t0: int, length: int, map_index: in
     `watch(t, state)`, if given, sees each recorded state (make_seeds scores the views)."""
     for i in range(length):
         state = game.get_state()
-        x, y, angle, secrets = state.game_variables
+        x, y, angle, secrets, z, vx, vy, camera_z = state.game_variables
         if secrets > 0 and i > 0:
             return i
         if watch is not None:
             watch(t0 + i, state)
         arrays["frames"][t0 + i] = state.screen_buffer
         arrays["vars"][t0 + i] = (map_index, x, y, angle)
+        arrays["pose"][t0 + i] = (x, y, z, angle)
+        arrays["velocity"][t0 + i] = (vx, vy)
+        arrays["camera_z"][t0 + i] = camera_z
+        arrays["depth"][t0 + i] = state.depth_buffer
+        arrays["sprites"][t0 + i] = sprite_mask(state)
         action = policy.act(Observation(float(x), float(y), float(angle), state.depth_buffer))
         arrays["actions"][t0 + i] = action
         game.make_action(action.tolist(), 1)
@@ -250,7 +280,7 @@ def play_episode(game, policy, arrays: dict, t0: int, length: int, map_index: in
 
 def _capture_shards(plan: CapturePlan, specs: list[ShardSpec], on_frames) -> None:
     """Capture and write shards one after another in this process."""
-    game = make_game(specs[0].map_name, 0, depth=plan.policy == "explorer")
+    game = make_game(specs[0].map_name, 0)
     try:
         for spec in specs:
             write_npz(plan.shard_path(spec), capture_shard(game, spec, on_frames))

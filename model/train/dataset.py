@@ -10,6 +10,16 @@ A shard is an `.npz` of whole episodes (so any shard can be made, or remade, on 
 | `episode_start` | bool [T] | True on the first frame of each episode |
 | `map` | uint8 [T] | map index (0 = MAP01) |
 | `episode_seed` | int64 [T] | the engine seed of the frame's episode: replays it exactly |
+
+From format 3 on, geometry (training supervision only; shards without it still load):
+
+| array | dtype, shape | meaning |
+|---|---|---|
+| `pose` | float32 [T,4] | x, y, z (floor under the player), angle (degrees) at `frames[i]` |
+| `velocity` | float32 [T,2] | VELOCITY_X, VELOCITY_Y (map units per tic) |
+| `camera_z` | float32 [T] | the eye's height: z + view height, walking bob included |
+| `depth` | uint8 [T,120,160] | the engine's depth buffer (quantized, relative) |
+| `sprites` | uint8 [T,120,160] | 1 weapon sprite, 2 other sprites, 0 walls/floors/ceilings |
 """
 from __future__ import annotations
 

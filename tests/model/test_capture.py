@@ -121,9 +121,9 @@ def test_button_order_forward_and_turn_left():
     game = make_game("MAP01", 0)
     try:
         _steps(game, [np.zeros(8, np.uint8)] * 10)        # the engine ignores the first tics
-        x0, y0, angle0, _ = game.get_state().game_variables
+        x0, y0, angle0 = game.get_state().game_variables[:3]
         _steps(game, [action_from_names({"MOVE_FORWARD"})] * 10)
-        x1, y1, angle1, _ = game.get_state().game_variables
+        x1, y1, angle1 = game.get_state().game_variables[:3]
         heading = np.radians(angle0)
         assert (x1 - x0) * np.cos(heading) + (y1 - y0) * np.sin(heading) > 30     # moved forward
         assert angle1 == angle0
@@ -228,3 +228,33 @@ def test_scene_seeds_in_the_freedoom_pack():
             assert data["name"].dtype.kind == "U" and data["name"].shape == () and str(data["name"]) == path.stem
         png = path.with_suffix(".png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[16:24] == (128).to_bytes(4, "big") + (96).to_bytes(4, "big")
+
+
+def test_shards_carry_the_engine_geometry(small_capture):
+    """Pose, velocity, eye height, depth buffer and sprite mask beside every frame."""
+    data = read_npz(shard_paths(small_capture)[0], ("vars", "pose", "velocity", "camera_z", "depth", "sprites",
+                                                    "actions", "episode_start"))
+    t = len(data["pose"])
+    assert data["pose"].dtype == np.float32 and data["pose"].shape == (t, 4)
+    np.testing.assert_array_equal(data["pose"][:, [0, 1, 3]], data["vars"][:, 1:])   # x, y, angle agree
+    assert data["velocity"].shape == (t, 2) and data["camera_z"].shape == (t,)
+    assert 20 < np.median(data["camera_z"] - data["pose"][:, 2]) < 60                 # the eye is above the floor
+    assert data["depth"].dtype == np.uint8 and data["depth"].shape == (t, ENGINE_H, ENGINE_W)
+    assert data["sprites"].shape == (t, ENGINE_H, ENGINE_W) and set(np.unique(data["sprites"])) <= {0, 1, 2}
+    weapon = data["sprites"] == 1
+    assert weapon[:, -10:].mean() > 0.05 and weapon[:, :30].mean() == 0                # at the bottom only
+    assert (data["depth"][weapon] == 0).mean() > 0.9                                  # not in the depth buffer
+    step = np.hypot(*np.diff(data["pose"][:, :2], axis=0).T)
+    moving = (np.hypot(*data["velocity"].T) > 1)[:-1] & ~data["episode_start"][1:]
+    assert np.median(step[moving]) > 1                                                 # velocity means motion
+
+
+def test_shards_without_geometry_still_load(tmp_path, small_capture):
+    from model.train.dataset import write_npz
+    from model.train.train_data import load_frames
+    old = tmp_path / "old"
+    old.mkdir()
+    keys = ("frames", "actions", "vars", "episode_start", "map", "episode_seed")
+    write_npz(old / "shard_00000.npz", read_npz(shard_paths(small_capture)[0], keys))
+    data = load_frames([old])
+    assert data.frames.shape == (1000, FRAME_H, FRAME_W, 3)
