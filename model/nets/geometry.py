@@ -46,7 +46,7 @@ def motion_between(pose0: torch.Tensor, pose1: torch.Tensor, eye_z0: torch.Tenso
                    eye_z1: torch.Tensor) -> torch.Tensor:
     """Engine poses (..., 4: x, y, z, angle deg) -> motion (..., 4: dyaw deg, df, dr, dz)."""
     dyaw = torch.remainder(pose1[..., 3] - pose0[..., 3] + 180.0, 360.0) - 180.0
-    a = torch.deg2rad(pose0[..., 3])
+    a = (pose0[..., 3] * (math.pi / 180.0))
     dx, dy = pose1[..., 0] - pose0[..., 0], pose1[..., 1] - pose0[..., 1]
     df = dx * torch.cos(a) + dy * torch.sin(a)
     dr = dx * torch.sin(a) - dy * torch.cos(a)
@@ -62,7 +62,7 @@ def pixel_grid(h: int, w: int, device=None) -> tuple[torch.Tensor, torch.Tensor]
 
 def _to_source(u, v, t, motion, cam: Camera):
     """Target pixel (u, v) at target depth t -> the point in the source camera (f, r, h)."""
-    yaw = torch.deg2rad(motion[:, 0])[:, None, None]
+    yaw = (motion[:, 0] * (math.pi / 180.0))[:, None, None]
     df, dr, dz = (motion[:, i][:, None, None] for i in (1, 2, 3))
     r_t = (u - cam.cx) / cam.fx * t
     h_t = -(v - cam.cy) / cam.fy * t
@@ -74,7 +74,7 @@ def _to_source(u, v, t, motion, cam: Camera):
 
 def _target_depth(f_s, r_s, motion):
     """Forward distance, in the target camera, of a source-camera point (f_s, r_s)."""
-    yaw = torch.deg2rad(motion[:, 0])[:, None, None]
+    yaw = (motion[:, 0] * (math.pi / 180.0))[:, None, None]
     df, dr = motion[:, 1][:, None, None], motion[:, 2][:, None, None]
     return (f_s - df) * torch.cos(yaw) - (r_s - dr) * torch.sin(yaw)
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 
 from model.nets.checkpoint import round_to, save_world_modules
-from model.nets.dynamics import ACTION_DIM, DYNAMICS_PRESETS, Dynamics
-from model.nets.tokenizer import TOKENIZER_PRESETS, Tokenizer
+from model.nets.dynamics import DYNAMICS_PRESETS, Dynamics
+from model.nets.tokenizer import Tokenizer, tokenizer_preset
 from model.play.errors import UserError
 from model.play.pack import PACK_FORMAT, sha256_file
-from model.play.world import BUTTONS, FPS
+from model.play.world import ACTION_DIM, BUTTONS, FPS
 
 OPSET = 18
 FREEDOOM_LICENCE = ("Freedoom art (freedoom2.wad, BSD-3-Clause, the Freedoom project) "
@@ -95,7 +95,7 @@ def write_pack(tokenizer: Tokenizer, dynamics: Dynamics, out: Path, world_id: st
     paths["torch"] = out / "weights.safetensors"
     save_world_modules(tokenizer, dynamics, paths["torch"])
     meta = {
-        "format": PACK_FORMAT, "id": world_id, "title": title,
+        "id": world_id, "title": title,
         "frame_size": [tokenizer.cfg.frame_w, tokenizer.cfg.frame_h], "fps": FPS,
         "buttons": list(BUTTONS),
         "models": {role: {"file": p.name, "sha256": sha256_file(p)} for role, p in paths.items()},
@@ -105,10 +105,15 @@ def write_pack(tokenizer: Tokenizer, dynamics: Dynamics, out: Path, world_id: st
         "training": training or {},
         "dynamics_onnx": "int8 dynamic quantization" if int8 else "fp32",
     }
-    tmp = out / "world.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(out / "world.json")
+    write_world_json(out, meta)
     return out
+
+
+def write_world_json(out: Path, meta: dict) -> None:
+    """world.json, atomically, with the pack format first."""
+    tmp = out / "world.json.tmp"
+    tmp.write_text(json.dumps({"format": PACK_FORMAT, **meta}, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(out / "world.json")
 
 
 def random_modules(preset: str, seed: int = 0) -> tuple[Tokenizer, Dynamics]:
@@ -117,7 +122,7 @@ def random_modules(preset: str, seed: int = 0) -> tuple[Tokenizer, Dynamics]:
         raise UserError(f"unknown preset '{preset}' (choose from {', '.join(DYNAMICS_PRESETS)})")
     from model.train.runs import dynamics_config
     torch.manual_seed(seed)
-    tokenizer = Tokenizer(TOKENIZER_PRESETS.get(preset, TOKENIZER_PRESETS["small"]))
+    tokenizer = Tokenizer(tokenizer_preset(preset))
     dynamics = Dynamics(dynamics_config(preset, tokenizer.cfg))
     with torch.no_grad():
         for p in dynamics.parameters():

@@ -24,6 +24,7 @@ class FrameData:
     actions: np.ndarray     # (N, 8) uint8: actions[i] takes frames[i] to frames[i+1]
     episode: np.ndarray     # (N,) int64 episode id
     map_index: np.ndarray   # (N,) int64, 0 = MAP01
+    kept: list | None = None  # per shard of shard_paths(dirs): the frame indices taken (None: skipped)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -49,12 +50,14 @@ def shard_paths(dirs: list[str | Path]) -> list[Path]:
 
 
 def load_frames(dirs: list[str | Path], max_frames: int | None = None, exclude_maps=(),
-                only_maps=None) -> FrameData:
+                only_maps=None, keep_index: bool = False) -> FrameData:
     frames, actions, episodes, maps = [], [], [], []
     next_episode, total = 0, 0
-    paths = shard_paths(dirs)
+    all_paths = shard_paths(dirs)
+    paths = all_paths
     if max_frames is not None:       # spread a subset over the whole capture (every map)
         paths = paths[::max(1, len(paths) * SHARD_FRAMES_GUESS // max_frames)]
+    kept: dict = {}
     for path in paths:
         arrays = load_npz(path)
         map_idx = arrays["vars"][:, 0].astype(np.int64)
@@ -72,6 +75,7 @@ def load_frames(dirs: list[str | Path], max_frames: int | None = None, exclude_m
             idx = idx[: max_frames - total]
         if len(idx) == 0:
             continue
+        kept[path] = idx
         frames.append(area_resize(arrays["frames"][idx], FRAME_H, FRAME_W))
         actions.append(arrays["actions"][idx].astype(np.uint8))
         episodes.append(episode[idx])
@@ -81,5 +85,5 @@ def load_frames(dirs: list[str | Path], max_frames: int | None = None, exclude_m
             break
     if not frames:
         raise UserError("no frames left after filtering maps")
-    return FrameData(np.concatenate(frames), np.concatenate(actions),
-                     np.concatenate(episodes), np.concatenate(maps))
+    return FrameData(np.concatenate(frames), np.concatenate(actions), np.concatenate(episodes),
+                     np.concatenate(maps), [kept.get(p) for p in all_paths] if keep_index else None)

@@ -1,0 +1,45 @@
+"""The PyTorch backend of the geometry-aware world: 'cuda' on a GPU, 'torch' on the CPU.
+
+Loaded by `model.play.backends` only when a torch backend is asked for. Inputs and outputs
+are numpy, as with ONNX Runtime; on a GPU the networks and their intermediates stay there.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from model.nets.checkpoint import read_tensors
+from model.nets.geonets import GeoConfig, GeoWorld, make_prior
+from model.play.errors import UserError
+from model.play.pack import WorldPack
+
+
+class TorchGeoBackend:
+    def __init__(self, pack: WorldPack, device: str = "cuda"):
+        self.device = torch.device(device)
+        self.name = "cuda" if self.device.type == "cuda" else "torch"
+        path = pack.verified_model("torch")
+        tensors, meta = read_tensors(path)
+        self.world = GeoWorld(GeoConfig.from_dict(meta["geometry"]))
+        try:
+            self.world.load_state_dict({k: v.float() for k, v in tensors.items()})
+        except (KeyError, RuntimeError) as exc:
+            raise UserError(f"{path}: weights do not match their config ({exc})") from None
+        self.world.eval().to(self.device)
+
+    def _t(self, a) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)
+
+    @torch.inference_mode()
+    def observe(self, frame, actions, motions):
+        frame = self._t(frame)
+        depth, weapon_logit = self.world.depth(frame)
+        motion = self.world.motion(self._t(actions), self._t(motions), depth)
+        out = (*make_prior(frame, depth, weapon_logit, motion), motion)
+        return [o.cpu().numpy() for o in out]
+
+    @torch.inference_mode()
+    def paint(self, **inputs) -> np.ndarray:
+        t = {k: self._t(v) for k, v in inputs.items()}
+        return self.world.painter(t["x_tau"], t["tau"], t["prior"], t["valid"], t["prev"], t["weapon"],
+                                  t["action"], t["ctx_noise"]).cpu().numpy()

@@ -1,0 +1,195 @@
+"""The geometry-aware world: depth, camera motion, and a painter for what the warp misses.
+
+One step of play (`GeoWorld.step`):
+    depth_t, weapon_t = DepthNet(frame_t)                    # per pixel, from the frame alone
+    motion_t          = MotionNet(actions, past motions, depth_t)   # the camera over one tic
+    prior, valid      = reproject(frame_t, depth_t, motion_t)       # geometry moves the view
+    frame_t+1         = Painter(x_tau, prior, valid, frame_t, weapon_t | action, tau)
+The painter is a rectified-flow x0-predictor in pixel space around a residual on the
+prior: at initialisation it returns the prior itself, so the camera already follows the
+keys before any painting is learned, and learning only has to fill disocclusions, the
+weapon sprite, doors, lights and the edges of the view.
+
+Frames are floats in [-1, 1], (B, 3, 96, 128). Depth is in map units (model.nets.geometry).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from model.nets.geometry import CAMERA, reproject
+from model.play.world import N_BUTTONS
+
+MOTION_SCALE = (4.0, 16.0, 16.0, 4.0)     # dyaw deg, df, dr, dz: about one unit of each per tic
+
+
+@dataclass(frozen=True)
+class GeoConfig:
+    depth_widths: tuple[int, ...] = (24, 48, 64)
+    painter_widths: tuple[int, ...] = (32, 64, 96)
+    history: int = 8                  # past actions and motions the motion net sees
+    motion_hidden: int = 256
+    cond_dim: int = 128
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "GeoConfig":
+        return GeoConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+GEO_PRESETS = {
+    "tiny": GeoConfig(depth_widths=(8, 8, 8), painter_widths=(8, 8, 8), motion_hidden=32, cond_dim=16),
+    "cpu": GeoConfig(),
+}
+
+
+# ---- a small conditioned U-Net at half resolution -----------------------------------------
+class FiLMBlock(nn.Module):
+    """Residual conv block; the condition shifts and scales its features (zero-init)."""
+
+    def __init__(self, ch: int, cond_dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.film = nn.Linear(cond_dim, 2 * ch) if cond_dim else None
+
+    def forward(self, x, cond):
+        h = self.conv1(F.silu(x))
+        if self.film is not None:
+            scale, shift = self.film(cond)[:, :, None, None].chunk(2, dim=1)
+            h = h * (1 + scale) + shift
+        return x + self.conv2(F.silu(h))
+
+
+class UNet(nn.Module):
+    """(B, cin, H, W) -> (B, cout, H, W), working at H/2 x W/2 and below (pixel shuffle)."""
+
+    def __init__(self, cin: int, cout: int, widths: tuple[int, ...], cond_dim: int = 0):
+        super().__init__()
+        self.stem = nn.Conv2d(4 * cin, widths[0], 3, padding=1)
+        self.down = nn.ModuleList(FiLMBlock(w, cond_dim) for w in widths)
+        self.pool = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(widths, widths[1:]))
+        self.mid = FiLMBlock(widths[-1], cond_dim)
+        self.lift = nn.ModuleList(nn.Conv2d(b, a * 4, 1) for a, b in zip(widths, widths[1:]))
+        self.up = nn.ModuleList(FiLMBlock(w, cond_dim) for w in widths[:-1])
+        self.head = nn.Conv2d(widths[0], 4 * cout, 3, padding=1)
+
+    def forward(self, x, cond=None):
+        h = self.stem(F.pixel_unshuffle(x, 2))                       # (B, w0, H/2, W/2)
+        skips = []
+        for i, block in enumerate(self.down):
+            h = block(h, cond)
+            if i < len(self.pool):
+                skips.append(h)
+                h = self.pool[i](h)
+        h = self.mid(h, cond)
+        for i in reversed(range(len(self.up))):
+            h = F.pixel_shuffle(self.lift[i](h), 2) + skips[i]
+            h = self.up[i](h, cond)
+        return F.pixel_shuffle(self.head(F.silu(h)), 2)
+
+
+# ---- depth ------------------------------------------------------------------------------
+class DepthNet(nn.Module):
+    """Frame -> depth (map units, 1 level .. the far clip) and the weapon sprite's logit."""
+
+    def __init__(self, cfg: GeoConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.net = UNet(3, 2, cfg.depth_widths)
+
+    def forward(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(frame)
+        levels = 1 + (CAMERA.far_level - 1) * torch.sigmoid(out[:, 0])
+        return levels * CAMERA.depth_unit, out[:, 1]
+
+
+def depth_features(depth: torch.Tensor) -> torch.Tensor:
+    """A coarse 6x8 map of log depth: what the motion net knows of walls ahead."""
+    pooled = F.adaptive_avg_pool2d(torch.log(depth[:, None] / CAMERA.far), (6, 8))
+    return pooled.flatten(1)
+
+
+# ---- motion -----------------------------------------------------------------------------
+class MotionNet(nn.Module):
+    """Next tic's camera motion from the held keys, the recent motion and the depth ahead.
+
+    Momentum, the slow-turn rule (1.76 deg/tic for the first tics of a held turn, then
+    3.52) and stopping at walls are what it has to learn: all follow from these inputs."""
+
+    def __init__(self, cfg: GeoConfig):
+        super().__init__()
+        self.cfg = cfg
+        k = cfg.history
+        self.register_buffer("scale", torch.tensor(MOTION_SCALE))
+        self.net = nn.Sequential(nn.Linear(k * N_BUTTONS + k * 4 + 48, cfg.motion_hidden), nn.SiLU(),
+                                 nn.Linear(cfg.motion_hidden, cfg.motion_hidden), nn.SiLU(),
+                                 nn.Linear(cfg.motion_hidden, 4))
+
+    def forward(self, actions: torch.Tensor, motions: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """actions (B, K, 8), newest last (the one applied now); motions (B, K, 4) of the
+        K tics before; depth (B, H, W) of the current frame -> motion (B, 4)."""
+        x = torch.cat([actions.flatten(1), (motions / self.scale).flatten(1), depth_features(depth)], dim=1)
+        return self.net(x) * self.scale
+
+
+# ---- painter ----------------------------------------------------------------------------
+def noise_embedding(tau: torch.Tensor, dim: int) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=tau.device) / half)
+    args = tau[:, None].float() * 1000.0 * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+
+
+class Painter(nn.Module):
+    """x0-prediction of the next frame from its noisy version, the warped prior and the
+    previous frame; conditioned on the noise level, the context-noise level and the action."""
+
+    IN = 3 + 3 + 1 + 3 + 1            # x_tau, prior, valid, previous frame, weapon
+
+    def __init__(self, cfg: GeoConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.cond = nn.Sequential(nn.Linear(2 * cfg.cond_dim + N_BUTTONS, cfg.cond_dim), nn.SiLU(),
+                                  nn.Linear(cfg.cond_dim, cfg.cond_dim))
+        self.net = UNet(self.IN, 3, cfg.painter_widths, cfg.cond_dim)
+        nn.init.zeros_(self.net.head.weight)
+        nn.init.zeros_(self.net.head.bias)
+
+    def forward(self, x_tau, tau, prior, valid, prev, weapon, action, ctx_noise):
+        c = torch.cat([noise_embedding(tau, self.cfg.cond_dim), noise_embedding(ctx_noise, self.cfg.cond_dim),
+                       action], dim=1)
+        x = torch.cat([x_tau, prior, valid, prev, weapon], dim=1)
+        return prior + self.net(x, self.cond(c))
+
+
+def make_prior(frame, depth, weapon_logit, motion):
+    """The warped previous frame; the weapon sprite stays where it was on screen."""
+    warped, valid = reproject(frame, depth, motion)
+    weapon = (weapon_logit > 0).to(frame.dtype)[:, None]
+    prior = weapon * frame + (1 - weapon) * warped
+    return prior, torch.maximum(valid, weapon), weapon
+
+
+class GeoWorld(nn.Module):
+    """The three networks together, with the one-step function play, export and eval share."""
+
+    def __init__(self, cfg: GeoConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.depth = DepthNet(cfg)
+        self.motion = MotionNet(cfg)
+        self.painter = Painter(cfg)
+
+    def observe(self, frame, actions, motions):
+        """What geometry says about the next frame: prior, valid, weapon, and the motion."""
+        depth, weapon_logit = self.depth(frame)
+        motion = self.motion(actions, motions, depth)
+        prior, valid, weapon = make_prior(frame, depth, weapon_logit, motion)
+        return prior, valid, weapon, motion

@@ -1,0 +1,166 @@
+"""The geometry-aware world at play time: one session step per 40 ms frame.
+
+    prior, valid, weapon, motion = observe(frame_t, actions, motions)   # depth + motion + warp
+    x0 = paint(x_tau, tau, prior, valid, frame_t, weapon, action, ctx)  # 1-4 Euler steps
+
+The context is fixed-size: the newest frame and rings of the last K actions and camera
+motions (the motion net's inputs). Every frame is quantized to uint8 before it becomes
+the next context, exactly as the player shows it and as the training frames were, so a
+replay from the same inputs rebuilds the same frames bit for bit.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from model.play.errors import UserError
+from model.play.pack import WorldPack
+from model.play.sampler import SamplerSettings
+from model.play.seeds import SceneSeed
+from model.play.world import N_BUTTONS
+
+GEO_MODELS = ("observe", "painter")          # the ONNX files a geometry pack needs
+
+
+@dataclass
+class GeoTimings:
+    dynamics_ms: float = 0.0         # the painter's Euler steps
+    geometry_ms: float = 0.0         # depth, camera motion and the warp
+    other_ms: float = 0.0
+    decode_ms: float = 0.0           # no decoder: frames are made in pixel space
+    passes: int = 0
+
+    @property
+    def total_ms(self) -> float:
+        return self.dynamics_ms + self.geometry_ms + self.other_ms
+
+
+@dataclass(frozen=True)
+class GeoSnapshot:
+    frame_index: int
+    frame: np.ndarray
+    actions: np.ndarray
+    motions: np.ndarray
+    rng_state: dict
+
+
+def to_float(frame_u8: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [-1, 1]."""
+    return (frame_u8.astype(np.float32).transpose(2, 0, 1)[None] / 127.5 - 1.0).astype(np.float32)
+
+
+def to_u8(x: np.ndarray) -> np.ndarray:
+    """(1, 3, H, W) in [-1, 1] -> (H, W, 3) uint8."""
+    return np.clip(np.rint((x[0].transpose(1, 2, 0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+class OrtGeoBackend:
+    """ONNX Runtime sessions for the two graphs."""
+
+    def __init__(self, pack: WorldPack, provider: str = "CPUExecutionProvider"):
+        from model.play.backends import ort_session, session_options    # backends imports this module
+        self.name = "cpu" if provider == "CPUExecutionProvider" else "cuda-onnx"
+        opts = session_options()
+        self._sessions = {role: ort_session(pack.verified_model(role), opts, provider) for role in GEO_MODELS}
+
+    def observe(self, frame, actions, motions):
+        return self._sessions["observe"].run(None, {"frame": frame, "actions": actions, "motions": motions})
+
+    def paint(self, **inputs) -> np.ndarray:
+        return self._sessions["painter"].run(None, inputs)[0]
+
+
+class GeoSession:
+    """reset / step / snapshot / restore, as `runtime.WorldSession`."""
+
+    def __init__(self, pack: WorldPack, backend, settings: SamplerSettings):
+        self.pack, self.backend, self.settings = pack, backend, settings
+        self.history = int(pack.config["geometry"]["history"])
+        self.timings = GeoTimings()
+        self.frame_index = -1
+        self.last_steps_used = settings.steps
+        self._rng = np.random.Generator(np.random.PCG64(0))
+        self._frame = None
+        self._actions = np.zeros((self.history, N_BUTTONS), np.float32)   # applied before now, oldest first
+        self._motions = np.zeros((self.history, 4), np.float32)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def steps(self) -> int:
+        return self.settings.steps
+
+    @steps.setter
+    def steps(self, value: int) -> None:
+        self.settings = replace(self.settings, steps=int(value)).checked()
+
+    @property
+    def frame(self) -> np.ndarray:
+        return self._frame
+
+    def reset(self, seed: SceneSeed, rng_seed: int = 0) -> np.ndarray:
+        """Start from the seed's last frame; its actions, if any, fill the action history.
+        The camera is taken to be at rest: the seed says nothing of its motion."""
+        self._rng = np.random.Generator(np.random.PCG64(int(rng_seed)))
+        self._actions = np.zeros((self.history, N_BUTTONS), np.float32)
+        if seed.actions is not None and len(seed.actions):
+            last = np.asarray(seed.actions[-(self.history - 1):], np.float32)
+            self._actions[-len(last) - 1:-1] = last
+        self._motions = np.zeros((self.history, 4), np.float32)
+        self.frame_index = len(seed.frames) - 1
+        self._frame = np.ascontiguousarray(seed.frames[-1]).copy()
+        return self._frame
+
+    def step(self, action: np.ndarray) -> np.ndarray:
+        if self._frame is None:
+            raise RuntimeError("reset() the session before step()")
+        t0 = time.perf_counter()
+        a = np.asarray(action, np.float32).reshape(N_BUTTONS)
+        actions = np.concatenate([self._actions[1:], a[None]])          # K actions, the current last
+        prev = to_float(self._frame)
+        prior, valid, weapon, motion = self.backend.observe(prev, actions[None], self._motions[None])
+        t1 = time.perf_counter()
+        x0, passes = self._paint(prior, valid, prev, weapon, a)
+        t2 = time.perf_counter()
+        self._frame = to_u8(np.asarray(x0))
+        self._actions = actions
+        self._motions = np.concatenate([self._motions[1:], np.asarray(motion, np.float32).reshape(1, 4)])
+        self.frame_index += 1
+        self.timings = GeoTimings(dynamics_ms=(t2 - t1) * 1e3, geometry_ms=(t1 - t0) * 1e3,
+                                  other_ms=(time.perf_counter() - t2) * 1e3, passes=passes)
+        return self._frame
+
+    def _paint(self, prior, valid, prev, weapon, action):
+        """Euler steps of the straight path x_tau = (1 - tau) x0 + tau noise, tau 1 -> 0."""
+        taus = np.linspace(1.0, 0.0, self.settings.steps + 1, dtype=np.float32)
+        x = self._rng.standard_normal(prev.shape, dtype=np.float32)
+        fixed = {"prior": prior, "valid": valid, "prev": prev, "weapon": weapon, "action": action[None],
+                 "ctx_noise": np.array([self.settings.ctx_noise], np.float32)}
+        last = None
+        for k in range(self.settings.steps):
+            x0 = np.asarray(self.backend.paint(x_tau=x, tau=taus[k:k + 1], **fixed))
+            if self.settings.adaptive and last is not None and _rel_change(x0, last) < self.settings.adaptive_threshold:
+                return x0, k + 1
+            x, last = x0 + (taus[k + 1] / taus[k]) * (x - x0), x0
+        self.last_steps_used = self.settings.steps
+        return x0, self.settings.steps
+
+    def snapshot(self) -> GeoSnapshot:
+        return GeoSnapshot(self.frame_index, self._frame, self._actions.copy(), self._motions.copy(),
+                           self._rng.bit_generator.state)
+
+    def restore(self, snap: GeoSnapshot) -> np.ndarray:
+        if not isinstance(snap, GeoSnapshot):
+            raise UserError("snapshot is not of a geometry world session")
+        self.frame_index, self._frame = snap.frame_index, snap.frame
+        self._actions, self._motions = snap.actions.copy(), snap.motions.copy()
+        self._rng.bit_generator.state = snap.rng_state
+        return self._frame
+
+
+def _rel_change(a, b) -> float:
+    return float(abs(a - b).mean() / (abs(b).mean() + 1e-6))

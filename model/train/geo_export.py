@@ -1,0 +1,104 @@
+"""Export of the geometry-aware world: two ONNX graphs and a world pack.
+
+    observe.onnx  frame (1,3,96,128), actions (1,K,8), motions (1,K,4)
+                  -> prior (1,3,96,128), valid (1,1,96,128), weapon (1,1,96,128), motion (1,4)
+    painter.onnx  x_tau, tau (1,), prior, valid, prev, weapon, action (1,8), ctx_noise (1,) -> x0
+
+The warp (GridSample) runs inside observe.onnx, so the runtime needs nothing but ONNX Runtime.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from model.nets.checkpoint import atomic_save, round_to
+from model.nets.geonets import GEO_PRESETS, GeoConfig, GeoWorld, make_prior
+from model.play.pack import sha256_file
+from model.play.world import BUTTONS, FPS, FRAME_H, FRAME_W, N_BUTTONS
+from model.train.export import FREEDOOM_LICENCE, OPSET, write_world_json
+from model.train.runs import load_stage, stage_meta
+
+GEO_STAGES = ("geo_depth", "geo_motion", "geo_painter")
+
+
+class Observe(nn.Module):
+    def __init__(self, world: GeoWorld):
+        super().__init__()
+        self.world = world
+
+    def forward(self, frame, actions, motions):
+        depth, weapon_logit = self.world.depth(frame)
+        motion = self.world.motion(actions, motions, depth)
+        prior, valid, weapon = make_prior(frame, depth, weapon_logit, motion)
+        return prior, valid, weapon, motion
+
+
+def load_geo_run(run: Path) -> tuple[GeoWorld, dict]:
+    """The three trained stages of a run folder, as one GeoWorld."""
+    meta = stage_meta(run, "geo_depth")
+    if meta is None:
+        raise FileNotFoundError(f"{run}: no geo_depth.safetensors")
+    world = GeoWorld(GeoConfig.from_dict(meta["config"]))
+    info = {}
+    for name, module in zip(GEO_STAGES, (world.depth, world.motion, world.painter)):
+        info[f"{name}_steps"], _ = load_stage(run, name, module)
+    return world.eval(), info
+
+
+def random_geo(preset: str = "tiny", seed: int = 0) -> GeoWorld:
+    """Untrained nets (the painter's zero head made non-zero, so frames vary with the noise)."""
+    torch.manual_seed(seed)
+    world = GeoWorld(GEO_PRESETS[preset])
+    with torch.no_grad():
+        world.painter.net.head.weight.normal_(0, 0.02)
+    return world.eval()
+
+
+def export_geo_onnx(world: GeoWorld, out: Path) -> dict[str, Path]:
+    k = world.cfg.history
+    img = torch.zeros(1, 3, FRAME_H, FRAME_W)
+    mask = torch.zeros(1, 1, FRAME_H, FRAME_W)
+    specs = {
+        "observe": (Observe(world), (img, torch.zeros(1, k, N_BUTTONS), torch.zeros(1, k, 4)),
+                    ["frame", "actions", "motions"], ["prior", "valid", "weapon", "motion"]),
+        "painter": (world.painter, (img, torch.ones(1), img, mask, img, mask, torch.zeros(1, N_BUTTONS),
+                                    torch.zeros(1)),
+                    ["x_tau", "tau", "prior", "valid", "prev", "weapon", "action", "ctx_noise"], ["x0"]),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for role, (module, args, inputs, outputs) in specs.items():
+        path = out / f"{role}.onnx"
+        tmp = path.with_name(path.name + ".tmp")
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, str(tmp), input_names=inputs, output_names=outputs,
+                              opset_version=OPSET, dynamo=False)
+        tmp.replace(path)
+        paths[role] = path
+    return paths
+
+
+def write_geo_pack(world: GeoWorld, out: Path, world_id: str = "freedoom", title: str = "Freedoom",
+                   sampler: dict | None = None, training: dict | None = None) -> Path:
+    """observe/painter ONNX + fp16 safetensors + world.json (design "geometry")."""
+    world = world.eval().float()
+    round_to(world)
+    paths = export_geo_onnx(world, out)
+    paths["torch"] = out / "weights.safetensors"
+    atomic_save({k: v.half() for k, v in world.state_dict().items()}, paths["torch"],
+                {"geometry": world.cfg.to_dict()})
+    meta = {
+        "id": world_id, "title": title, "design": "geometry",
+        "frame_size": [FRAME_W, FRAME_H], "fps": FPS, "buttons": list(BUTTONS),
+        "models": {role: {"file": p.name, "sha256": sha256_file(p)} for role, p in paths.items()},
+        "config": {"geometry": world.cfg.to_dict()},
+        "sampler": sampler or {"steps": 2, "ctx_noise": 0.0},
+        "licence": FREEDOOM_LICENCE,
+        "training": training or {},
+    }
+    write_world_json(out, meta)
+    return out

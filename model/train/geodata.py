@@ -1,0 +1,69 @@
+"""Training data with geometry: frames, depth, the weapon mask and the camera's motion.
+
+Built on `train_data.load_frames` (same shards, same episode ids, same map filters), plus
+the geometry fields capture writes from format 3 on. A shard without them is refused by
+name: the geometry stages cannot train on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from model.nets.geometry import motion_between
+from model.play.errors import UserError
+from model.play.world import load_npz
+from model.train.geometry_fit import depth_levels
+from model.train.train_data import FrameData, load_frames, shard_paths
+
+GEOMETRY_KEYS = ("pose", "camera_z", "depth", "sprites")
+# Beyond these a "step" is a teleport or a map change, not camera motion: it ends the episode.
+MAX_STEP = (12.0, 30.0, 30.0, 30.0)     # dyaw deg, df, dr, dz (walking tops out near 17 a tic)
+
+
+@dataclass
+class GeoData:
+    base: FrameData
+    depth: np.ndarray       # (N, 96, 128) uint8 depth levels, 1..255; 0 on the weapon sprite
+    motion: np.ndarray      # (N, 4) float32: the camera's motion from frame i to i+1 (0 at an episode's end)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    @property
+    def has_next(self) -> np.ndarray:
+        """Frames whose next frame is in the same episode."""
+        ok = np.zeros(len(self), bool)
+        ok[:-1] = self.base.episode[1:] == self.base.episode[:-1]
+        return ok
+
+
+def _geometry_of(path, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    arrays = load_npz(path)
+    missing = [k for k in GEOMETRY_KEYS if k not in arrays]
+    if missing:
+        raise UserError(f"{path}: no geometry ({', '.join(missing)} missing): capture it again with "
+                        "this version, or train the latent design")
+    depth = np.maximum(depth_levels(arrays["depth"][keep]), 1)
+    depth[depth_levels(arrays["sprites"][keep]) == 1] = 0
+    pose, eye = torch.from_numpy(arrays["pose"][keep]), torch.from_numpy(arrays["camera_z"][keep])
+    motion = torch.zeros(len(pose), 4)
+    motion[:-1] = motion_between(pose[:-1], pose[1:], eye[:-1], eye[1:])
+    return depth, motion.numpy()
+
+
+def load_geo(dirs, max_frames: int | None = None, exclude_maps=(), only_maps=None) -> GeoData:
+    """Frames as `load_frames` gives them, with the geometry of the same frames."""
+    base = load_frames(dirs, max_frames, exclude_maps, only_maps, keep_index=True)
+    depths, motions = [], []
+    for path, keep in zip(shard_paths(dirs), base.kept):
+        if keep is not None and len(keep):
+            d, m = _geometry_of(path, keep)
+            depths.append(d)
+            motions.append(m)
+    data = GeoData(base, np.concatenate(depths), np.concatenate(motions))
+    jump = (np.abs(data.motion) > np.array(MAX_STEP)).any(axis=1)
+    base.episode = base.episode + np.concatenate([[0], np.cumsum(jump[:-1])])   # a jump starts an episode
+    data.motion[~data.has_next] = 0
+    return data
