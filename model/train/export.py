@@ -20,6 +20,7 @@ from model.nets.dynamics import DYNAMICS_PRESETS, Dynamics
 from model.nets.tokenizer import Tokenizer, tokenizer_preset
 from model.play.errors import UserError
 from model.play.pack import PACK_FORMAT, sha256_file
+from model.play.sampler import DENOISE_STEPS, STEPS_TEXT
 from model.play.world import ACTION_DIM, BUTTONS, FPS
 
 OPSET = 18
@@ -143,6 +144,10 @@ def run(args) -> int:
     p.add_argument("--int8", action="store_true", help="quantize the dynamics ONNX to int8 weights")
     a = p.parse_args(args.rest)
     out = Path(a.out)
+    if a.steps not in DENOISE_STEPS:                 # before anything is written
+        raise UserError(f"--steps must be {STEPS_TEXT}, got {a.steps}")
+    if a.checkpoint and (Path(a.checkpoint) / "geo_depth.safetensors").is_file():
+        return _export_geo(a, out)
     if a.random:
         tokenizer, dynamics = random_modules(a.preset)
         training = {"note": "untrained"}
@@ -151,12 +156,26 @@ def run(args) -> int:
         tokenizer, dynamics, training = load_run(Path(a.checkpoint))
     else:
         raise UserError("export needs --checkpoint RUN or --random")
-    if a.seeds_from:
-        src = Path(a.seeds_from) / "seeds"
-        if not src.is_dir():
-            raise UserError(f"{src}: no seeds folder")
-        shutil.copytree(src, out / "seeds", dirs_exist_ok=True)
+    _copy_seeds(a.seeds_from, out)
     write_pack(tokenizer, dynamics, out, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training,
                int8=a.int8)
     print(f"wrote world pack {out}")
     return 0
+
+
+def _export_geo(a, out: Path) -> int:
+    """A geometry-aware run (depth, motion and painter stages) -> a geometry world pack."""
+    from model.train.geo_export import load_geo_run, write_geo_pack
+    world, training = load_geo_run(Path(a.checkpoint))
+    _copy_seeds(a.seeds_from, out)
+    write_geo_pack(world, out, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training)
+    print(f"wrote world pack {out} (geometry-aware)")
+    return 0
+
+
+def _copy_seeds(pack: str | None, out: Path) -> None:
+    if pack:
+        src = Path(pack) / "seeds"
+        if not src.is_dir():
+            raise UserError(f"{src}: no seeds folder")
+        shutil.copytree(src, out / "seeds", dirs_exist_ok=True)

@@ -22,7 +22,7 @@ from model.nets.geometry import CAMERA
 from model.nets.geonets import GEO_PRESETS, DepthNet, GeoConfig, MotionNet, Painter, make_prior
 from model.nets.tokenizer import frames_to_float
 from model.play.progress import Progress
-from model.train.geodata import GeoData, load_geo
+from model.train.geodata import GeoData, load_geo_cached
 from model.train.runs import load_stage, save_stage, stage_config
 from model.train.trainer import HOLDOUT_MAPS
 
@@ -181,7 +181,7 @@ def run(argv: list[str]) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(a.seed)
-    data = load_geo(a.data, a.max_frames, exclude_maps=HOLDOUT_MAPS)
+    data = load_geo_cached(a.data, out / "data", a.max_frames, exclude_maps=HOLDOUT_MAPS)
     print(f"data: {len(data)} frames, {len(np.unique(data.base.episode))} episodes", flush=True)
     cfg = geo_config(out, a.preset)
     depth, motion, painter = DepthNet(cfg), MotionNet(cfg), Painter(cfg)
