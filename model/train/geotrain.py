@@ -90,26 +90,44 @@ class PainterLoss(nn.Module):
     """Rectified flow in pixel space around the warped prior (x0-prediction, MSE).
 
     The prior is built as in play: depth and motion from the frozen nets, on the previous
-    frame with context noise, whose level the painter is told."""
+    frame. Against drift: the previous frame gets context noise, whose level the painter is
+    told (GameNGen); the flow's noise gets a per-channel offset (offset noise, against colour
+    drift); and with `rollout`, a batch may start a few frames earlier and reach frame t
+    through the model's own steps, without gradients through them (DIAMOND-style), so that
+    the painter learns to mend its own output rather than only real frames."""
 
-    def __init__(self, painter: Painter, depth: DepthNet, motion: MotionNet, data: GeoData, batch: int):
+    def __init__(self, painter: Painter, depth: DepthNet, motion: MotionNet, data: GeoData, batch: int,
+                 ctx_noise: float = CTX_NOISE_MAX, offset_noise: float = 0.1, rollout: int = 0):
         super().__init__()
         self.painter, self.data, self.batch = painter, data, batch
+        self.ctx_noise, self.offset_noise, self.rollout = ctx_noise, offset_noise, rollout
         self.frozen = (depth.eval().requires_grad_(False), motion.eval().requires_grad_(False))
-        self.ok = np.flatnonzero(data.has_next)
+        self._starts: dict[int, np.ndarray] = {}
+
+    def starts(self, n: int) -> np.ndarray:
+        """Frames t with t .. t+n+1 in one episode."""
+        if n not in self._starts:
+            ep = self.data.base.episode
+            self._starts[n] = np.flatnonzero(ep[:len(ep) - n - 1] == ep[n + 1:])
+        return self._starts[n]
 
     def forward(self, rng: np.random.Generator) -> torch.Tensor:
-        t = self.ok[rng.integers(0, len(self.ok), self.batch)]
-        frames = self.data.base.frames
-        prev = frames_to_float(torch.from_numpy(frames[t]))
-        target = frames_to_float(torch.from_numpy(frames[t + 1]))
-        ctx = torch.from_numpy(rng.uniform(0, CTX_NOISE_MAX, self.batch) * (rng.random(self.batch) < 0.7)).float()
+        n = int(rng.integers(1, self.rollout + 1)) if self.rollout and rng.random() < 0.5 else 0
+        ok = self.starts(n)
+        t = ok[rng.integers(0, len(ok), self.batch)]
+        prev = frames_to_float(torch.from_numpy(self.data.base.frames[t]))
+        for j in range(n):
+            prev = self._generate(prev, t + j)
+        t = t + n
+        target = frames_to_float(torch.from_numpy(self.data.base.frames[t + 1]))
+        ctx = torch.from_numpy(rng.uniform(0, self.ctx_noise, self.batch) * (rng.random(self.batch) < 0.7)).float()
         prev = prev + ctx[:, None, None, None] * torch.randn_like(prev)
         prior, valid, weapon = self._prior(prev, t)
-        tau = torch.sigmoid(torch.randn(self.batch))                    # logit-normal noise levels
-        x_tau = (1 - tau[:, None, None, None]) * target + tau[:, None, None, None] * torch.randn_like(target)
+        tau = torch.sigmoid(torch.randn(self.batch))[:, None, None, None]     # logit-normal noise levels
+        noise = torch.randn_like(target) + self.offset_noise * torch.randn(self.batch, 3, 1, 1)
+        x_tau = (1 - tau) * target + tau * noise
         action = torch.from_numpy(self.data.base.actions[t]).float()
-        pred = self.painter(x_tau, tau, prior, valid, prev, weapon, action, ctx)
+        pred = self.painter(x_tau, tau.flatten(), prior, valid, prev, weapon, action, ctx)
         return F.mse_loss(pred.float(), target)
 
     @torch.no_grad()
@@ -119,6 +137,15 @@ class PainterLoss(nn.Module):
         actions, motions = motion_inputs(self.data, t, motion_net.cfg.history)
         motion = motion_net(actions, motions, depth)
         return make_prior(prev, depth.float(), weapon_logit.float(), motion.float())
+
+    @torch.no_grad()
+    def _generate(self, prev: torch.Tensor, t: np.ndarray) -> torch.Tensor:
+        """One step of play from `prev` (frame t): one Euler step, quantized to 8 bits."""
+        prior, valid, weapon = self._prior(prev, t)
+        action = torch.from_numpy(self.data.base.actions[t]).float()
+        x0 = self.painter(torch.randn_like(prev), torch.ones(len(t)), prior, valid, prev, weapon, action,
+                          torch.zeros(len(t)))
+        return ((x0.float().clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
 
 
 def train(name: str, loss: nn.Module, module: nn.Module, run: Path, minutes: float, lr: float,
@@ -173,6 +200,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--ctx-noise", type=float, default=CTX_NOISE_MAX, help="largest context-noise level")
+    p.add_argument("--offset-noise", type=float, default=0.1)
+    p.add_argument("--rollout", type=int, default=0, help="train on up to N of the model's own steps")
     return p.parse_args(argv)
 
 
@@ -187,7 +217,8 @@ def run(argv: list[str]) -> int:
     depth, motion, painter = DepthNet(cfg), MotionNet(cfg), Painter(cfg)
     stages = (("geo_depth", depth, lambda: DepthLoss(depth, data, a.batch * 2), a.depth_minutes, a.lr),
               ("geo_motion", motion, lambda: MotionLoss(motion, data, 256), a.motion_minutes, a.lr),
-              ("geo_painter", painter, lambda: PainterLoss(painter, depth, motion, data, a.batch),
+              ("geo_painter", painter, lambda: PainterLoss(painter, depth, motion, data, a.batch, a.ctx_noise,
+                                                           a.offset_noise, a.rollout),
                a.painter_minutes, a.lr / 2))
     for name, module, make_loss, minutes, lr in stages:
         if minutes > 0:
