@@ -1,39 +1,41 @@
-"""`eval`: the world model against the engine (DESIGN.md section 7).
+"""`eval`: the world model against the engine (DESIGN.md sections 7 and 8).
 
     python main.py eval --world freedoom --data data/eval-seen --unseen data/eval-unseen \
-        --out reports/eval [--long]
+        --out reports/eval [--long] [--lookback] [--response-segments 30] [--teacher-forced 128]
 
 On held-out engine trajectories: the first CONTEXT frames are the scene seed, the
 engine's own actions drive the model, and frames are compared at horizons 1, 25, 100 by
 PSNR/SSIM, next to the copy-last-frame baseline and the tokenizer's reconstruction (the
-ceiling), plus sharpness (Laplacian variance, generated / real). An action-response check
-turns and walks in the engine and the model from the same view. `--long` rolls out 5
-minutes under a human-like policy and checks it does not collapse.
+ceiling), plus sharpness (Laplacian variance, generated / real) and teacher-forced
+horizon-1 PSNR on more windows. Action response (eval_response), look-back and revisit
+(eval_memory, `--lookback`) and the 5-minute rollout (eval_long, `--long`) replay the engine
+to held-out states and play key scripts in the engine and the model alike. Figures go to
+report.json and report.md in --out, plots made by eval_plots.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
+import shlex
 from pathlib import Path
 
 import numpy as np
 
+from model.play.bench import machine_description
 from model.play.errors import UserError
 from model.play.progress import Progress
 from model.play.runtime import open_world
-from model.play.world import action_from_names
-from model.train.dataset import tile, write_png
-from model.train.metrics import (
-    horizontal_shift,
-    mse,
-    psnr,
-    psnr_from_mse,
-    sharpness,
-    ssim,
-)
+from model.train.eval_engine import CONTEXT, held_out_starts
+from model.train.eval_long import long_rollout
+from model.train.eval_memory import memory_tests
+from model.train.eval_plots import psnr_plot, response_plot, sharpness_plot
+from model.train.eval_report import markdown, summary
+from model.train.eval_response import action_response
+from model.train.metrics import mse, psnr_from_mse, sharpness, ssim
 from model.train.train_data import load_frames
 
-CONTEXT = 16
 HORIZONS = (1, 25, 100)
 
 
@@ -43,14 +45,23 @@ def parse(argv):
     p.add_argument("--data", nargs="+", required=True, help="held-out captures of training maps")
     p.add_argument("--unseen", nargs="*", default=[], help="held-out captures of unseen maps")
     p.add_argument("--out", required=True, help="report folder")
-    p.add_argument("--trajectories", type=int, default=48)
+    p.add_argument("--trajectories", type=int, default=48, help="held-out windows per set for PSNR")
+    p.add_argument("--teacher-forced", type=int, default=128, help="windows per set for teacher-forced PSNR (0: off)")
+    p.add_argument("--response-segments", type=int, default=30, help="held-out starts for action response (0: off)")
+    p.add_argument("--lookback", action="store_true", help="also the look-back and revisit tests")
+    p.add_argument("--lookback-starts", type=int, default=8)
+    p.add_argument("--long", action="store_true", help="also the 5-minute rollout under the explorer")
+    p.add_argument("--long-steps", type=int, default=7500)
     p.add_argument("--backend", default="cpu")
     p.add_argument("--denoise-steps", type=int, default=None, help="override the pack's sampler steps")
     p.add_argument("--ctx-noise", type=float, default=None, help="override the pack's context noise level")
-    p.add_argument("--long", action="store_true", help="also the 5-minute stability rollout")
-    p.add_argument("--long-steps", type=int, default=7500)
     p.add_argument("--rng-seed", type=int, default=0)
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    minimum = {"trajectories": 1, "teacher_forced": 0, "response_segments": 0, "lookback_starts": 1, "long_steps": 1}
+    for name, low in minimum.items():
+        if getattr(a, name) < low:
+            raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(a, name)}")
+    return a
 
 
 def trajectories(dirs, count: int, length: int, seed: int):
@@ -76,17 +87,15 @@ def spread_windows(data, count: int, length: int, seed: int) -> list[int]:
     return sorted(chosen[:count])
 
 
-def evaluate_set(world, trajs, backend: str, sampler: dict, rng_seed: int, label: str) -> dict:
+def evaluate_set(session, trajs, rng_seed: int, label: str) -> dict:
+    """Roll out each window from its seed frames under the engine's actions."""
     from model.play.seeds import SceneSeed
-    session = world.session(backend=backend, **sampler)
     horizon = max(HORIZONS)
-    keys = ("mse", "copy_mse", "ceiling_mse", "ssim", "copy_ssim", "sharp_gen", "sharp_real", "sharp_ceiling")
-    rows = {h: {k: [] for k in keys} for h in HORIZONS}
+    rows = {h: {k: [] for k in ROW_KEYS} for h in HORIZONS}
     curve, copy_curve = np.zeros(horizon), np.zeros(horizon)       # summed MSE per horizon
     progress = Progress(len(trajs), f"eval {label}")
     for n, (frames, actions) in enumerate(trajs):
-        seed = SceneSeed(f"traj{n}", frames[:CONTEXT], actions[:CONTEXT - 1])
-        session.reset(seed, rng_seed + n)
+        session.reset(SceneSeed(f"traj{n}", frames[:CONTEXT], actions[:CONTEXT - 1]), rng_seed + n)
         last = frames[CONTEXT - 1]
         for h in range(1, horizon + 1):
             gen = session.step(actions[CONTEXT - 2 + h])
@@ -95,21 +104,44 @@ def evaluate_set(world, trajs, backend: str, sampler: dict, rng_seed: int, label
             curve[h - 1] += err
             copy_curve[h - 1] += copy_err
             if h in rows:
-                r = rows[h]
-                recon = np.asarray(session.backend.decode(session.backend.encode(real[None])[0]))
-                r["mse"].append(err)
-                r["copy_mse"].append(copy_err)
-                r["ceiling_mse"].append(mse(recon, real))
-                r["ssim"].append(ssim(gen, real))
-                r["copy_ssim"].append(ssim(last, real))
-                r["sharp_gen"].append(sharpness(gen))
-                r["sharp_real"].append(sharpness(real))
-                r["sharp_ceiling"].append(sharpness(recon))
+                _record(rows[h], session, gen, real, last, err, copy_err)
         progress(n + 1)
     progress.close()
     return {"trajectories": len(trajs), "horizons": {str(h): horizon_figures(r) for h, r in rows.items()},
             "curve_psnr": [round(psnr_from_mse(v / len(trajs)), 3) for v in curve],
             "curve_copy_psnr": [round(psnr_from_mse(v / len(trajs)), 3) for v in copy_curve]}
+
+
+ROW_KEYS = ("mse", "copy_mse", "ceiling_mse", "ssim", "copy_ssim", "sharp_gen", "sharp_real", "sharp_ceiling")
+
+
+def _record(r: dict, session, gen, real, last, err: float, copy_err: float) -> None:
+    # The ceiling is the world's own tokenizer round trip: no public session call gives it,
+    # so it goes through the session's backend (every backend has encode/decode).
+    recon = np.asarray(session.backend.decode(session.backend.encode(real[None])[0]))
+    for key, value in (("mse", err), ("copy_mse", copy_err), ("ceiling_mse", mse(recon, real)),
+                       ("ssim", ssim(gen, real)), ("copy_ssim", ssim(last, real)), ("sharp_gen", sharpness(gen)),
+                       ("sharp_real", sharpness(real)), ("sharp_ceiling", sharpness(recon))):
+        r[key].append(value)
+
+
+def teacher_forced(session, data, count: int, rng_seed: int, label: str) -> dict:
+    """Horizon-1 PSNR with real frames as the context (GameNGen's teacher-forced figure), at
+    `count` places spread over the episodes: the same as horizon 1 above, on more windows."""
+    from model.play.seeds import SceneSeed
+    starts = spread_windows(data, count, CONTEXT + 1, rng_seed + 7)
+    errors, copy_errors = [], []
+    progress = Progress(len(starts), f"eval teacher-forced {label}")
+    for n, s in enumerate(starts):
+        session.reset(SceneSeed(f"tf{n}", data.frames[s:s + CONTEXT], data.actions[s:s + CONTEXT - 1]), rng_seed + n)
+        gen = session.step(data.actions[s + CONTEXT - 1])
+        errors.append(mse(gen, data.frames[s + CONTEXT]))
+        copy_errors.append(mse(data.frames[s + CONTEXT - 1], data.frames[s + CONTEXT]))
+        progress(n + 1)
+    progress.close()
+    return {"windows": len(starts), "psnr": round(psnr_from_mse(float(np.mean(errors))), 3),
+            "copy_psnr": round(psnr_from_mse(float(np.mean(copy_errors))), 3),
+            "psnr_frame_mean": round(float(np.mean([psnr_from_mse(e) for e in errors])), 3)}
 
 
 def horizon_figures(r: dict) -> dict:
@@ -129,129 +161,11 @@ def horizon_figures(r: dict) -> dict:
     return out
 
 
-
-
-PROBES = {"TURN_LEFT": {"TURN_LEFT"}, "TURN_RIGHT": {"TURN_RIGHT"}, "MOVE_FORWARD": {"MOVE_FORWARD"}}
-
-
-def engine_probe(map_name: str, probe: set[str], idle: int, steps: int, seed: int):
-    """Engine frames (resized): `idle` still tics, then `steps` tics of `probe`."""
-    from model.play.world import FRAME_H, FRAME_W, area_resize
-    from model.train.capture import make_game, start_episode
-    game = make_game(map_name, seed)
-    try:
-        start_episode(game, map_name, seed)
-        frames, action = [], [0] * 8
-        for i in range(idle + steps):
-            frames.append(area_resize(game.get_state().screen_buffer, FRAME_H, FRAME_W))
-            if i == idle - 1:
-                action = action_from_names(probe).tolist()
-            game.make_action(action, 1)
-        frames.append(area_resize(game.get_state().screen_buffer, FRAME_H, FRAME_W))
-        return np.stack(frames)
-    finally:
-        game.close()
-
-
-def action_response(world, backend: str, sampler: dict, maps=("MAP01", "MAP05", "MAP10", "MAP15"),
-                    steps: int = 8) -> dict:
-    """Does the model move the view the way the engine does for each probe action?"""
-    from model.play.seeds import SceneSeed
-    session = world.session(backend=backend, **sampler)
-    results = {name: {"engine_shift": [], "model_shift": [], "model_psnr": [], "still_psnr": []} for name in PROBES}
-    for i, map_name in enumerate(maps):
-        for name, probe in PROBES.items():
-            eng = engine_probe(map_name, probe, CONTEXT, steps, seed=i)
-            session.reset(SceneSeed("probe", eng[:CONTEXT], np.zeros((CONTEXT - 1, 8), np.uint8)), i)
-            gen = None
-            for _ in range(steps):
-                gen = session.step(action_from_names(probe))
-            start, truth = eng[CONTEXT - 1], eng[-1]
-            r = results[name]
-            r["engine_shift"].append(horizontal_shift(start, truth))
-            r["model_shift"].append(horizontal_shift(start, gen))
-            r["model_psnr"].append(psnr(gen, truth))
-            r["still_psnr"].append(psnr(start, truth))
-    out = {}
-    for name, r in results.items():
-        eng, mod = np.array(r["engine_shift"]), np.array(r["model_shift"])
-        out[name] = {"engine_shift_px": round(float(eng.mean()), 2), "model_shift_px": round(float(mod.mean()), 2),
-                     "sign_agrees": float(np.mean(np.sign(eng) == np.sign(mod))),
-                     "model_psnr": round(float(np.mean(r["model_psnr"])), 2),
-                     "standing_still_psnr": round(float(np.mean(r["still_psnr"])), 2)}
-    return out
-
-
-def long_rollout(world, traj, data, backend: str, sampler: dict, steps: int, out_dir: Path) -> dict:
-    """Roll out `steps` frames under held-key human-like input; check for collapse."""
-    from model.play.bench import bench_actions
-    from model.play.seeds import SceneSeed
-    frames, actions = traj
-    session = world.session(backend=backend, **sampler)
-    session.reset(SceneSeed("long", frames[:CONTEXT], actions[:CONTEXT - 1]), 0)
-    every = 30 * 25
-    sheet, sharp, means = [session.frame], [], []
-    progress = Progress(steps, "eval long")
-    for i, a in enumerate(bench_actions(steps, seed=1)):
-        frame = session.step(a)
-        if i % 25 == 0:
-            sharp.append(sharpness(frame))
-            means.append(frame.reshape(-1, 3).mean(0))
-        if (i + 1) % every == 0:
-            sheet.append(frame)
-        progress(i + 1)
-    progress.close()
-    write_png(out_dir / "long_contact_sheet.png", tile(sheet, 6))
-    real = data.frames[np.random.default_rng(0).choice(len(data), min(500, len(data)), replace=False)]
-    real_sharp = np.mean([sharpness(f) for f in real])
-    real_means = real.reshape(len(real), -1, 3).mean(1)
-    lo, hi = real_means.min(0), real_means.max(0)
-    means = np.array(means)
-    turn = turn_check(session)
-    return {"steps": steps, "sharpness_ratio_first_minute": round(float(np.mean(sharp[:60]) / real_sharp), 3),
-            "sharpness_ratio_last_minute": round(float(np.mean(sharp[-60:]) / real_sharp), 3),
-            "colour_in_real_range": float(np.mean(np.all((means >= lo) & (means <= hi), axis=1))),
-            "turn_at_end": turn}
-
-
-def turn_check(session, steps: int = 8) -> dict:
-    snap = session.snapshot()
-    start = session.frame
-    shifts = {}
-    for name in ("TURN_LEFT", "TURN_RIGHT"):
-        session.restore(snap)
-        for _ in range(steps):
-            frame = session.step(action_from_names({name}))
-        shifts[name] = horizontal_shift(start, frame)
-    session.restore(snap)
-    return {"left_shift_px": shifts["TURN_LEFT"], "right_shift_px": shifts["TURN_RIGHT"]}
-
-
-def plot_png(path: Path, curves: dict[str, list[float]], colours: dict[str, tuple]) -> None:
-    """PSNR against horizon as a small line chart (numpy raster; model/ has no Qt)."""
-    w, h, pad = 640, 360, 30
-    img = np.full((h, w, 3), 255, np.uint8)
-    img[h - pad, pad:w - pad] = img[pad:h - pad, pad] = 0
-    lo, hi = 5.0, 45.0
-    for y_db in range(10, 45, 5):                       # grid every 5 dB
-        y = int(h - pad - (y_db - lo) / (hi - lo) * (h - 2 * pad))
-        img[y, pad:w - pad:4] = 180
-    for name, values in curves.items():
-        xs = np.linspace(pad, w - pad, len(values))
-        ys = h - pad - (np.clip(values, lo, hi) - lo) / (hi - lo) * (h - 2 * pad)
-        for x0, y0, x1, y1 in zip(xs[:-1], ys[:-1], xs[1:], ys[1:]):
-            for t in np.linspace(0, 1, 12):
-                x, y = int(x0 + t * (x1 - x0)), int(y0 + t * (y1 - y0))
-                img[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2] = colours[name]
-    write_png(path, img)
-
-
-def side_by_side_video(world, traj, backend: str, sampler: dict, path: Path, steps: int = 250) -> None:
+def side_by_side_video(session, traj, path: Path, steps: int = 250) -> None:
     """engine | model for one held-out trajectory."""
     from model.play.seeds import SceneSeed
     from model.play.video import VideoWriter
     frames, actions = traj
-    session = world.session(backend=backend, **sampler)
     session.reset(SceneSeed("sbs", frames[:CONTEXT], actions[:CONTEXT - 1]), 0)
     n = min(steps, len(frames) - CONTEXT)
     with VideoWriter(path, scale=2) as writer:
@@ -260,51 +174,86 @@ def side_by_side_video(world, traj, backend: str, sampler: dict, path: Path, ste
             writer.write(np.concatenate([frames[CONTEXT - 1 + h], gen], axis=1))
 
 
+
+
 def run(args) -> int:
     a = parse(args.rest)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
     world = open_world(a.world)
     sampler = {k: v for k, v in (("steps", a.denoise_steps), ("ctx_noise", a.ctx_noise)) if v is not None}
-    report = {"world": world.id, "models": world.pack.model_hashes(), "backend": a.backend,
-              "sampler": {**world.pack.sampler, **sampler}, "context": CONTEXT}
+    session = world.session(backend=a.backend, **sampler)
+    # Every input is read before --out is made: bad data leaves no empty report folder.
     length = CONTEXT + max(HORIZONS)
-    seen, seen_data = trajectories(a.data, a.trajectories, length, a.rng_seed)
-    report["seen_maps"] = evaluate_set(world, seen, a.backend, sampler, a.rng_seed, "seen maps")
-    if a.unseen:
-        unseen, _ = trajectories(a.unseen, a.trajectories, length, a.rng_seed)
-        report["unseen_maps"] = evaluate_set(world, unseen, a.backend, sampler, a.rng_seed, "unseen maps")
-    report["action_response"] = action_response(world, a.backend, sampler)
-    curves = {"model": report["seen_maps"]["curve_psnr"], "copy": report["seen_maps"]["curve_copy_psnr"]}
-    colours = {"model": (30, 90, 220), "copy": (200, 60, 40)}
-    if "unseen_maps" in report:
-        curves["unseen"] = report["unseen_maps"]["curve_psnr"]
-        colours["unseen"] = (40, 160, 60)
-    plot_png(out / "psnr_vs_horizon.png", curves, colours)
-    side_by_side_video(world, seen[0], a.backend, sampler, out / "engine_vs_model.mp4")
-    if a.long:
-        long_traj, long_data = trajectories(a.data, 1, CONTEXT, a.rng_seed + 1)
-        report["long"] = long_rollout(world, long_traj[0], seen_data, a.backend, sampler, a.long_steps, out)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    seen = trajectories(a.data, a.trajectories, length, a.rng_seed)
+    unseen = trajectories(a.unseen, a.trajectories, length, a.rng_seed) if a.unseen else None
+    response_starts = held_out_starts(a.data, a.response_segments, a.rng_seed) if a.response_segments else []
+    lookback_starts = held_out_starts(a.data, a.lookback_starts, a.rng_seed + 1) if a.lookback else []
+    long_start = held_out_starts(a.data, 1, a.rng_seed + 2)[0] if a.long else None
+    out = make_out(a.out)
+    report = header(world, a, {**world.pack.sampler, **sampler}, args.rest)
+    report["seen_maps"] = measure_set(session, *seen, a, "seen maps")
+    if unseen:
+        report["unseen_maps"] = measure_set(session, *unseen, a, "unseen maps")
+    if response_starts:
+        report["action_response"] = action_response(session, response_starts, a.rng_seed)
+    if lookback_starts:
+        report["memory"] = memory_tests(session, lookback_starts, out, a.rng_seed)
+    side_by_side_video(session, seen[0][0], out / "engine_vs_model.mp4")
+    if long_start is not None:
+        frames = seen[1].frames
+        real = frames[np.random.default_rng(0).choice(len(frames), min(500, len(frames)), replace=False)]
+        report["long"] = long_rollout(session, long_start, a.long_steps, real, out, a.rng_seed)
+    report["figures"] = write_plots(out, report)
+    write_report(out, report)
     print(summary(report))
-    print(f"report: {out / 'report.json'}, plot: {out / 'psnr_vs_horizon.png'}")
+    print(f"report: {out / 'report.json'}, {out / 'report.md'}")
     return 0
 
 
-def summary(report: dict) -> str:
-    """The headline figures as a few lines of text."""
-    lines = []
-    for name in ("seen_maps", "unseen_maps"):
-        if name not in report:
-            continue
-        for h, r in report[name]["horizons"].items():
-            lines.append(f"{name:<12} h={h:<4} PSNR {r['psnr']:6.2f} dB (copy-last {r['copy_psnr']:6.2f}, "
-                         f"ceiling {r['ceiling_psnr']:6.2f})  SSIM {r['ssim']:.3f} (copy {r['copy_ssim']:.3f})  "
-                         f"sharpness {r['sharpness_ratio']:.2f} (ceiling {r['ceiling_sharpness_ratio']:.2f})")
-    for probe, r in report.get("action_response", {}).items():
-        lines.append(f"response {probe:<12} shift engine {r['engine_shift_px']:+6.1f} px, model "
-                     f"{r['model_shift_px']:+6.1f} px (sign agrees {r['sign_agrees']:.0%}); PSNR {r['model_psnr']:.2f} "
-                     f"vs standing still {r['standing_still_psnr']:.2f}")
+def measure_set(session, trajs, data, a, label: str) -> dict:
+    figures = evaluate_set(session, trajs, a.rng_seed, label)
+    if a.teacher_forced:
+        figures["teacher_forced"] = teacher_forced(session, data, a.teacher_forced, a.rng_seed, label)
+    return figures
+
+
+def make_out(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").touch()
+        (out / ".write-test").unlink()
+    except OSError as exc:
+        raise UserError(f"--out {out}: not a writable folder ({exc.strerror or exc})") from None
+    return out
+
+
+def header(world, a, sampler: dict, argv: list[str]) -> dict:
+    return {"world": world.id, "models": world.pack.model_hashes(), "backend": a.backend, "sampler": sampler,
+            "context": CONTEXT, "date": datetime.date.today().isoformat(),
+            "command": "python main.py eval " + shlex.join(argv),
+            "hardware": machine_description(a.backend)}
+
+
+def write_plots(out: Path, report: dict) -> dict:
+    """The plots this report has data for: {name: file in --out}."""
+    title = f"{report['world']} world, {report['date']}"
+    figures = {"psnr_vs_horizon": "psnr_vs_horizon.png"}
+    psnr_plot(out / figures["psnr_vs_horizon"], report, title)
+    if report.get("action_response"):
+        figures["action_response"] = "action_response.png"
+        response_plot(out / figures["action_response"], report["action_response"], title)
+    if "memory" in report:
+        figures["lookback_contact_sheet"] = "lookback_contact_sheet.png"
     if "long" in report:
-        lines.append("long rollout: " + json.dumps(report["long"]))
-    return "\n".join(lines)
+        figures["sharpness_over_minutes"] = "sharpness_over_minutes.png"
+        sharpness_plot(out / figures["sharpness_over_minutes"], report["long"], title)
+        figures["long_contact_sheet"] = "long_contact_sheet.png"
+    return {name: f for name, f in figures.items() if (out / f).exists()}
+
+
+def write_report(out: Path, report: dict) -> None:
+    """report.json and report.md, each written whole and then renamed into place."""
+    for name, text in (("report.json", json.dumps(report, indent=2) + "\n"), ("report.md", markdown(report))):
+        tmp = out / (name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out / name)
