@@ -8,7 +8,8 @@ import argparse
 import importlib
 import sys
 
-BACKENDS = ("auto", "cpu", "cuda", "torch")
+# Missing one of these means the command needs the `train` extra, not that something is broken.
+TRAIN_EXTRA = ("torch", "vizdoom", "onnx", "safetensors")
 
 # command -> "module:function" that takes the parsed args and returns an exit code
 HANDLERS = {
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="OUT.npz or OUT.mp4")
     render.add_argument("--steps", type=int, help="number of frames (default: all actions)")
     render.add_argument("--rng-seed", type=int, default=0)
-    render.add_argument("--denoise-steps", type=int, help="denoising steps per frame (1-4)")
+    _denoise_arg(render)
     _look_args(render)
 
     replay = sub.add_parser("replay", help="rebuild a recorded session's frames")
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="render a guided tour of the world's scenes to one MP4")
     demo.add_argument("--world", default=None, help="world id or pack folder (default: freedoom)")
     demo.add_argument("--seed", default="all", help="scene seed name, a .npz/.png path, or 'all' (default)")
-    demo.add_argument("--backend", choices=BACKENDS, default="auto")
+    _backend_arg(demo)
     demo.add_argument("--out", required=True, help="OUT.mp4")
     demo.add_argument("--rng-seed", type=int, default=0)
     demo.add_argument("--frames", type=int, help="at most this many tour frames per scene")
@@ -59,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure frames per second and the per-stage split")
     bench.add_argument("--world", default=None)
     bench.add_argument("--frames", type=int, default=1000)
-    bench.add_argument("--backend", choices=BACKENDS, default="auto")
-    bench.add_argument("--denoise-steps", type=int, help="denoising steps per frame (1-4)")
+    _backend_arg(bench)
+    _denoise_arg(bench)
     bench.add_argument("--json", action="store_true", help="print one JSON object")
 
     seeds = sub.add_parser("seeds", help="list scene seeds")
@@ -75,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--policy", choices=("explorer", "random"), default="explorer")
     capture.add_argument("--report", action="store_true", help="also save a contact sheet PNG")
 
-    # These parse their own options (model/train.py, evaluate.py, export.py).
-    for name, text in (("train", "train the tokenizer, then the dynamics"),
+    # These parse their own options (model/train/trainer.py, evaluate.py, export.py).
+    for name, text in (("train", "train the tokenizer, the dynamics, then the decoder"),
                        ("eval", "fidelity against the engine"),
                        ("export", "ONNX files and a world pack")):
         sub.add_parser(name, help=text, add_help=False)
@@ -95,7 +96,17 @@ def _look_args(p: argparse.ArgumentParser, scale: int = 1) -> None:
 def _world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--world", default=None, help="world id or pack folder (default: freedoom)")
     p.add_argument("--seed", default=None, help="scene seed name, or a .npz/.png/.jpg path")
-    p.add_argument("--backend", choices=BACKENDS, default="auto")
+    _backend_arg(p)
+
+
+def _backend_arg(p: argparse.ArgumentParser) -> None:
+    from model.play.backends import BACKEND_CHOICES
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+
+
+def _denoise_arg(p: argparse.ArgumentParser) -> None:
+    from model.play.sampler import STEPS_TEXT
+    p.add_argument("--denoise-steps", type=int, help=f"denoising steps per frame ({STEPS_TEXT})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reverie {command}: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
-        if exc.name in ("torch", "vizdoom", "onnx", "safetensors"):
-            print(f"reverie {command}: needs the 'train' extra ({exc.name} is not installed): "
+        # The packaged player leaves model.nets and model.train (and torch with them) out.
+        name = exc.name or ""
+        if name.split(".")[0] in TRAIN_EXTRA or name.startswith(("model.nets", "model.train")):
+            print(f"reverie {command}: needs the 'train' extra ({name} is not installed): "
                   "pip install -e '.[train]'", file=sys.stderr)
             return 2
         raise

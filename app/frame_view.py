@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from app.hud import HudStats
 from app.keys import mouse_name
 from app.theme import ACCENT
+from model.play.world import FPS
 
 HUD_REFRESH_S = 0.25                # HUD numbers are redrawn 4x a second: readable, and cheaper
 
@@ -103,7 +104,7 @@ class FrameView(QWidget):
     def _draw_overlays(self, p: QPainter, now: float) -> None:
         packet = self._packet
         if packet is not None and packet.kind == "scrub":
-            self._draw_center(p, f"◀◀  {(packet.index - packet.latest) / 25:+.1f} s", 22)
+            self._draw_center(p, f"◀◀  {(packet.index - packet.latest) / FPS:+.1f} s", 22)
         elif self.paused and packet is not None:
             self._draw_center(p, "❚❚  PAUSED", 22)
         if self.hud_visible:

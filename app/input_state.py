@@ -1,6 +1,6 @@
 """The input the next frame will see: held keys, gamepads, bindings (no Qt).
 
-Written by the GUI thread (key and gamepad events), read by the engine worker once per
+Written by the GUI thread (key and gamepad events), read by the world worker once per
 tick and by the audio callback. A lock, not signals: the tick must see the state as it
 is *now*, not a queue of past changes.
 """
@@ -56,10 +56,6 @@ class InputState:
     def clear(self) -> None:
         """Forget held keys (focus lost: a key released elsewhere never reaches us)."""
         self._change(self._keys.clear, None)
-
-    def held_keys(self) -> frozenset[str]:
-        with self._lock:
-            return frozenset(self._keys)
 
     def current_action(self) -> np.ndarray:
         with self._lock:

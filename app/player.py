@@ -1,6 +1,6 @@
 """`python main.py play`: the desktop player.
 
-The window shows at once; the world loads in the engine thread (startup goal: first
+The window shows at once; the world loads in the world thread (startup goal: first
 generated frame on screen within 5 s on 2 CPU cores).
 """
 from __future__ import annotations
@@ -12,13 +12,13 @@ from pathlib import Path
 from model.play.errors import UserError
 
 
-def engine_config(args, settings):
+def world_config(args, settings):
     """The command line first, then what the last run remembered."""
-    from app.worker import EngineConfig
+    from app.packets import WorldConfig
     from model.play.pack import available_worlds
     backend = args.backend if getattr(args, "backend", "auto") != "auto" else settings.backend
     remembered = settings.last_world if settings.last_world in available_worlds() else None
-    return EngineConfig(world=args.world or remembered, seed=args.seed,
+    return WorldConfig(world=args.world or remembered, seed=args.seed,
                         fallback_seed=None if args.seed else settings.last_seed,
                         backend=backend, steps=settings.steps, record=_record_path(args.record))
 
@@ -48,7 +48,7 @@ def create_window(args, paths=None, **window_options):
     from app.settings import load_settings
     paths = paths or AppPaths.default()
     settings, note = load_settings(paths.settings_file)
-    config = engine_config(args, settings)            # bad arguments fail here, before any window
+    config = world_config(args, settings)            # bad arguments fail here, before any window
     _check_display()
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")     # pygame is only asked about gamepads
     from PySide6.QtWidgets import QApplication
@@ -77,5 +77,5 @@ def run(args) -> int:
         window.show()
     window.start()
     code = app.exec()
-    window.close()                        # idempotent: stops the engine if exec ended another way
+    window.close()                        # idempotent: stops the world thread if exec ended another way
     return int(code)

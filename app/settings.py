@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from app.input_map import DEFAULT_BINDINGS, checked_bindings
-
-BACKENDS = ("auto", "cpu", "cuda", "torch")
+from model.play.backends import BACKEND_CHOICES
+from model.play.sampler import DENOISE_STEPS
 
 
 @dataclass
@@ -45,9 +45,9 @@ def from_json(data: object) -> Settings:
         s.window_size = (size[0], size[1])
     s.bindings = checked_bindings(data.get("bindings"))
     steps = data.get("steps")
-    if isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= 4:
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps in DENOISE_STEPS:
         s.steps = steps
-    if data.get("backend") in BACKENDS:
+    if data.get("backend") in BACKEND_CHOICES:
         s.backend = data["backend"]
     for name in ("last_seed", "last_world"):
         if isinstance(data.get(name), str) and data[name]:

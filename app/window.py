@@ -1,8 +1,8 @@
 """The main window: the frame, the HUD, the gallery, the controls; input in, commands out.
 
-Owns the engine (worker thread), live audio and gamepad polling, and stops all three on
+Owns the world thread (the worker), live audio and gamepad polling, and stops all three on
 close. Keys become plain names (app/keys.py) at once; held keys go to the shared input
-state the worker reads each tick; PAUSE/RESET/REWIND keys become engine commands.
+state the worker reads each tick; PAUSE/RESET/REWIND keys become world-thread commands.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 from app.audio import LiveAudio, SoundDeviceOutput
 from app.bindings_dialog import BindingsDialog
 from app.controls import NoticeBar, TimelineBar
-from app.engine import Engine
 from app.frame_view import FrameView, to_qimage
 from app.gallery import SEED_SUFFIXES, GalleryPanel
 from app.gamepad import GamepadPoller, PygameGamepads
@@ -34,10 +33,11 @@ from app.icons import icon
 from app.input_map import LABELS, command_for_key, is_bound
 from app.input_state import InputState
 from app.keys import key_name
+from app.packets import WorldConfig
 from app.paths import AppPaths
 from app.settings import Settings, save_settings
 from app.window_actions import build_actions
-from app.worker import EngineConfig
+from app.world_thread import WorldThread
 
 CONTROLS_TEXT = ("W/S forward and back · A/D strafe · ←/→ turn · Ctrl or left click attack · "
                  "E or Space use · P pause · R reset · hold Backspace rewind · F9 record · "
@@ -45,13 +45,13 @@ CONTROLS_TEXT = ("W/S forward and back · A/D strafe · ←/→ turn · Ctrl or 
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings, paths: AppPaths, config: EngineConfig, *, input_state=None,
+    def __init__(self, settings: Settings, paths: AppPaths, config: WorldConfig, *, input_state=None,
                  audio_output=SoundDeviceOutput, gamepads=PygameGamepads, autotick: bool = True, clock=None):
         super().__init__()
         self.settings, self.paths = settings, paths
         self.input = input_state or InputState(settings.bindings)
         self.input.set_bindings(settings.bindings)
-        self.engine = Engine(config, self.input, autotick=autotick, parent=self,
+        self.world_thread = WorldThread(config, self.input, autotick=autotick, parent=self,
                              **({"clock": clock} if clock else {}))
         self.audio = LiveAudio(self.input, audio_output)
         self.audio.muted = settings.muted
@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.view.setFocus()
 
     def _connect(self) -> None:
-        e = self.engine
+        e = self.world_thread
         e.frame_ready.connect(self.view.show_packet)
         e.frame_ready.connect(self.timeline.show_packet)
         e.frame_ready.connect(self._check_audio)
@@ -122,13 +122,13 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """Show first, then load: the world opens in the worker thread."""
-        self.engine.start()
+        self.world_thread.start()
         note = self.audio.start()
         if note:
             self.statusBar().showMessage(note, 8000)
         self.gamepads.start()
 
-    # -- engine events ------------------------------------------------------------------
+    # -- world events -------------------------------------------------------------------
     @Slot(object)
     def _world_loaded(self, info) -> None:
         from model.play.pack import available_worlds
@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         bindings = self.settings.bindings
         command = command_for_key(name, bindings)
         if command == "REWIND":
-            self.engine.scrub(down)
+            self.world_thread.scrub(down)
         elif command is not None:
             if down:
                 self._command(command)
@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
         return True
 
     def _command(self, command: str) -> None:
-        {"PAUSE": self.engine.toggle_pause, "RESET": self.engine.reset}[command]()
+        {"PAUSE": self.world_thread.toggle_pause, "RESET": self.world_thread.reset}[command]()
 
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.ActivationChange and not self.isActiveWindow():
@@ -264,7 +264,7 @@ class MainWindow(QMainWindow):
         rng, error = self.gallery.rng_value()
         if error:
             self.show_message("error", error)
-        self.engine.new_scene(seed_ref, rng)
+        self.world_thread.new_scene(seed_ref, rng)
         self.view.setFocus()
 
     def open_seed_dialog(self) -> None:
@@ -310,9 +310,9 @@ class MainWindow(QMainWindow):
 
     def toggle_recording(self, on: bool) -> None:
         if on and self.recorder is None:
-            self.engine.start_recording(str(self.paths.timestamped(".mp4")))
+            self.world_thread.start_recording(str(self.paths.timestamped(".mp4")))
         elif not on and self.recorder is not None:
-            self.engine.stop_recording()
+            self.world_thread.stop_recording()
 
     def open_videos_folder(self) -> None:
         self.paths.videos_dir.mkdir(parents=True, exist_ok=True)
@@ -320,14 +320,14 @@ class MainWindow(QMainWindow):
 
     def choose_steps(self, steps: int) -> None:
         self.settings.steps = int(steps)
-        self.engine.set_steps(int(steps))
+        self.world_thread.set_steps(int(steps))
 
     def choose_backend(self, backend: str) -> None:
         self.settings.backend = backend
-        self.engine.set_backend(backend)
+        self.world_thread.set_backend(backend)
 
     def _choose_world(self, ref: str) -> None:
-        self.engine.open_world(ref)
+        self.world_thread.open_world(ref)
 
     def toggle_fullscreen(self) -> None:
         full = not self.isFullScreen()
@@ -382,7 +382,7 @@ class MainWindow(QMainWindow):
             if not (self.isFullScreen() or self.isMaximized()):
                 self.settings.window_size = (self.width(), self.height())
             self.settings.maximized = self.isMaximized()
-            self.engine.stop()                    # finalizes a recording
+            self.world_thread.stop()                    # finalizes a recording
             self.gamepads.stop()
             self.audio.close()
             self.notice.timer.stop()

@@ -8,9 +8,11 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QSizePolicy, QToolBar, QWidget
 
 from app.icons import icon
-from app.settings import BACKENDS
+from model.play.backends import BACKEND_CHOICES
+from model.play.sampler import DENOISE_STEPS
+from model.play.world import FPS
 
-REWIND_BUTTON_FRAMES = 50           # the toolbar's rewind: 2 s back
+REWIND_BUTTON_FRAMES = 2 * FPS      # the toolbar's rewind: 2 s back
 
 
 def _action(win, text: str, slot, icon_name: str | None = None, shortcut: str | None = None,
@@ -37,9 +39,9 @@ def build_actions(win) -> SimpleNamespace:
     a.record = _action(win, "Record", win.toggle_recording, "record", "F9", checkable=True)
     a.folder = _action(win, "Open recordings folder", win.open_videos_folder)
     a.quit = _action(win, "Quit", win.close, shortcut="Ctrl+Q")
-    a.pause = _action(win, "Pause", win.engine.toggle_pause, "pause", tip="Pause / resume (P)")
-    a.reset = _action(win, "Reset scene", win.engine.reset, "reset", tip="Back to the scene seed (R)")
-    a.rewind = _action(win, "Rewind 2 s", lambda: win.engine.rewind_by(REWIND_BUTTON_FRAMES), "rewind",
+    a.pause = _action(win, "Pause", win.world_thread.toggle_pause, "pause", tip="Pause / resume (P)")
+    a.reset = _action(win, "Reset scene", win.world_thread.reset, "reset", tip="Back to the scene seed (R)")
+    a.rewind = _action(win, "Rewind 2 s", lambda: win.world_thread.rewind_by(REWIND_BUTTON_FRAMES), "rewind",
                        tip="Rewind 2 s (hold Backspace to rewind up to 10 s)")
     a.fullscreen = _action(win, "Full screen", win.toggle_fullscreen, "fullscreen", "F11")
     a.hud = _action(win, "HUD", win.set_hud_visible, "hud", "H", checkable=True, tip="Show the HUD")
@@ -52,10 +54,10 @@ def build_actions(win) -> SimpleNamespace:
         action.blockSignals(True)
         action.setChecked(value)
         action.blockSignals(False)
-    a.steps = _combo([(f"{n} step{'s' * (n > 1)}", n) for n in range(1, 5)], win.choose_steps,
+    a.steps = _combo([(f"{n} step{'s' * (n > 1)}", n) for n in DENOISE_STEPS], win.choose_steps,
                      "Denoising steps per frame: fewer is faster, more is sharper")
-    a.backend = _combo([(b, b) for b in BACKENDS], win.choose_backend, "Where the model runs")
-    a.backend.setCurrentIndex(BACKENDS.index(s.backend))
+    a.backend = _combo([(b, b) for b in BACKEND_CHOICES], win.choose_backend, "Where the model runs")
+    a.backend.setCurrentIndex(BACKEND_CHOICES.index(s.backend))
     _menus(win, a)
     win.toolbar = _toolbar(win, a)
     return a
@@ -87,7 +89,7 @@ def _menus(win, a) -> None:
     steps_menu = bar.actions()[1].menu().addMenu("Denoising steps")
     group = QActionGroup(win)
     win.steps_actions = {}
-    for n in range(1, 5):
+    for n in DENOISE_STEPS:
         act = steps_menu.addAction(str(n))
         act.setCheckable(True)
         group.addAction(act)

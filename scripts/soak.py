@@ -11,7 +11,7 @@ frames per second over the first and the last minute (within 5%), the recording 
 (sampled frames rebuilt bit for bit from the session file). One JSON object on stdout;
 exit 0 when every check passes, 1 otherwise.
 
---fast steps the engine as soon as each frame arrives instead of every 40 ms (session
+--fast steps the world as soon as each frame arrives instead of every 40 ms (session
 time runs faster than real time), for the test suite. Without a display on Linux the
 script runs itself again under xvfb-run.
 """
@@ -66,8 +66,8 @@ class Soak(QObject):
         self.samples: dict[int, np.ndarray] = {}
         self.messages: list[str] = []
         self.done, self.late = False, 0
-        window.engine.frame_ready.connect(self.on_frame)
-        window.engine.message.connect(self.on_message)
+        window.world_thread.frame_ready.connect(self.on_frame)
+        window.world_thread.message.connect(self.on_message)
 
     @Slot(str, str)
     def on_message(self, level: str, text: str) -> None:
@@ -81,7 +81,7 @@ class Soak(QObject):
         if packet.kind == "step":
             self._count(packet)
         if self.fast and packet.kind in ("step", "reset") and not self.done:
-            self.window.engine.tick()                # the next frame as soon as this one is here
+            self.window.world_thread.tick()          # the next frame as soon as this one is here
 
     def _count(self, packet) -> None:
         i = len(self.stamps)

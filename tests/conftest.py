@@ -36,7 +36,38 @@ def tiny_pack(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def geo_pack(tmp_path_factory) -> Path:
+    """An untrained 'tiny' geometry-aware world pack with the same two synthetic seeds."""
+    from model.train.geo_export import random_geo, write_geo_pack
+    root = tmp_path_factory.mktemp("worlds") / "tinygeo"
+    (root / "seeds").mkdir(parents=True)
+    make_seed_file(root / "seeds" / "alpha.npz", seed=1)
+    make_seed_file(root / "seeds" / "beta.npz", n_frames=1, seed=2)
+    write_geo_pack(random_geo("tiny"), root, world_id="tinygeo", title="Tiny geometry", sampler={"steps": 2})
+    return root
+
+
 @pytest.fixture
 def tiny_world(tiny_pack):
     from model.play.runtime import open_world
     return open_world(str(tiny_pack))
+
+
+@pytest.fixture
+def gpu_on_cpu(monkeypatch):
+    """Both GPU backends, on this CPU machine under their own names: 'cuda-onnx' is ONNX
+    Runtime asked for CUDA and given the CPU, 'cuda' is PyTorch asked for CUDA and given the CPU."""
+    import model.play.backends as backends
+    from model.nets import torch_backend
+    ort_session = backends.ort_session
+    monkeypatch.setattr(backends, "_ort_cuda", lambda: True)
+    monkeypatch.setattr(backends, "_torch_cuda", lambda: True)
+    monkeypatch.setattr(backends, "ort_session",
+                        lambda path, opts, provider: ort_session(path, opts, "CPUExecutionProvider"))
+
+    class TorchAskedForCuda(torch_backend.TorchBackend):
+        def __init__(self, pack, device="cuda"):
+            super().__init__(pack, "cpu")
+            self.name = "cuda" if device == "cuda" else "torch"
+    monkeypatch.setattr(torch_backend, "TorchBackend", TorchAskedForCuda)

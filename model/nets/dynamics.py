@@ -1,11 +1,12 @@
 """Causal dynamics transformer over latent tokens.
 
-Each frame is 48 tokens (2x2 patches of the 16x12 latent). Attention is block-causal
+Each frame is 48 tokens (4x4 patches of the 32x24 latent, as the shipped presets have it:
+`DynamicsConfig.tokens_per_frame` says so for any config). Attention is block-causal
 across frames: a frame's tokens see each other and the frames before it, up to W back.
 Time enters only as a learned per-head bias on a key frame's *age* (how many frames
 before the query it is), never as a position baked into the keys: that is what lets
 the player keep keys/values in a fixed ring buffer for ever, with no position that
-can overflow (DESIGN.md section 5).
+can overflow (docs/design.md, "Architecture").
 
 Each frame carries one conditioning vector: its noise level and the action that led to
 it (a null flag for the seed frame). It modulates every block through adaLN-Zero (DiT).
@@ -206,6 +207,3 @@ class Dynamics(nn.Module):
         c = self.cfg
         shape = (c.depth, batch, c.heads, 0, c.head_dim)
         return torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype)
-
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())

@@ -1,4 +1,7 @@
-"""Frame tokenizer: a frame-by-frame conv autoencoder, 128x96x3 <-> 16x12xC latents.
+"""Frame tokenizer: a frame-by-frame conv autoencoder, 128x96x3 <-> (96/d)x(128/d)xC latents.
+
+d is `TokenizerConfig.downsample` (2 per channel level): the shipped "small" preset has
+d = 4, so 32x24x8 latents, which the dynamics cuts into 4x4 patches (48 tokens a frame).
 
 No temporal compression: it would add a frame of latency (seeds/004). Only the decoder
 runs per frame at play time, so it is the lean half; the encoder runs on scene seeds
@@ -45,6 +48,11 @@ TOKENIZER_PRESETS = {
 }
 
 
+def tokenizer_preset(name: str) -> TokenizerConfig:
+    """The tokenizer for a size preset; a dynamics-only preset (e.g. "cpu") gets the "small" one."""
+    return TOKENIZER_PRESETS.get(name, TOKENIZER_PRESETS["small"])
+
+
 class ResBlock(nn.Module):
     def __init__(self, ch: int):
         super().__init__()
@@ -69,7 +77,7 @@ class Encoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.net(frames)            # (B, 3, H, W) in [-1, 1] -> (B, C, H/8, W/8)
+        return self.net(frames)            # (B, 3, H, W) in [-1, 1] -> (B, C, H/d, W/d)
 
 
 class Decoder(nn.Module):

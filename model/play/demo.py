@@ -3,7 +3,7 @@
     python main.py demo --seed all --out tour.mp4 --scale 4 --overlay
 
 Each scene seed plays a tour: `<pack>/tours/<seed>.json` when the pack has one (the
-actions .json format of DESIGN.md section 3), else `<pack>/tours/default.json`, else the
+actions .json format of docs/design.md), else `<pack>/tours/default.json`, else the
 built-in tour below, which suits any scene: walk, look around, strafe, fire, use, back up.
 Every scene opens on its seed frame held for half a second, so cuts between scenes read.
 """
@@ -17,7 +17,7 @@ from model.play.errors import UserError
 from model.play.render import write_with_progress
 from model.play.runtime import open_world
 from model.play.video import check_out_path
-from model.play.world import FPS, ActionScript, action_from_names
+from model.play.world import FPS, N_BUTTONS, ActionScript, action_from_names
 
 # (seconds, buttons held): a deterministic look around that suits any scene.
 TOUR = (
@@ -39,7 +39,7 @@ HOLD_FRAMES = FPS // 2              # the seed frame, shown before each scene's 
 
 
 def default_tour() -> np.ndarray:
-    """The built-in tour as (N, 8) uint8 actions, 25 per second."""
+    """The built-in tour as (N, 8) uint8 actions, FPS per second."""
     return np.concatenate([np.repeat(action_from_names(set(names))[None], round(seconds * FPS), axis=0)
                            for seconds, names in TOUR])
 
@@ -84,7 +84,7 @@ def tour_frames(session, plan, rng_seed: int):
 
 def tour_actions(plan) -> np.ndarray:
     """The action of every frame tour_frames yields (none held over a seed frame), for the overlay."""
-    idle = np.zeros((HOLD_FRAMES, 8), np.uint8)
+    idle = np.zeros((HOLD_FRAMES, N_BUTTONS), np.uint8)
     return np.concatenate([part for _, actions, _ in plan for part in (idle, actions)])
 
 

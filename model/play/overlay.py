@@ -13,7 +13,7 @@ import numpy as np
 
 from model.play.world import N_BUTTONS
 
-_GLYPHS = {      # one per button, canonical order (DESIGN.md section 2)
+_GLYPHS = {      # one per button, in model.play.world.BUTTONS order
     "F": ("#####", "#....", "#....", "####.", "#....", "#....", "#...."),
     "B": ("####.", "#...#", "#...#", "####.", "#...#", "#...#", "####."),
     "L": ("#....", "#....", "#....", "#....", "#....", "#....", "#####"),

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import reprlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.play.errors import UserError
-from model.play.world import BUTTONS
+from model.play.sampler import wrong_type
+from model.play.world import BUTTONS, FPS
 
 PACK_FORMAT = 1
 DEFAULT_WORLD = "freedoom"
 # Frozen (PyInstaller), the bundled assets sit under sys._MEIPASS; from source, beside model/.
-REPO_WORLDS = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent)) / "assets" / "worlds"
+REPO_WORLDS = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2])) / "assets" / "worlds"
 MODEL_ROLES = ("encoder", "dynamics", "decoder")     # the ONNX files the runtime needs
 DYNAMICS_KEYS = ("window", "latent_h", "latent_w", "patch", "width", "heads", "depth")   # sizes the ring buffer
+# A pack's design -> the config section its runtime reads and the integers that size it.
+# "latent": tokenizer + latent dynamics; "geometry": depth, camera motion, warp and painter.
+DESIGN_CONFIG = {"latent": ("dynamics", DYNAMICS_KEYS), "geometry": ("geometry", ("history",))}
 
 
 def user_worlds_dir() -> Path:
@@ -53,7 +58,7 @@ class WorldPack:
 
     @property
     def fps(self) -> int:
-        return int(self.meta.get("fps", 25))
+        return int(self.meta.get("fps", FPS))
 
     @property
     def sampler(self) -> dict:
@@ -62,6 +67,10 @@ class WorldPack:
     @property
     def config(self) -> dict:
         return self.meta["config"]
+
+    @property
+    def design(self) -> str:
+        return self.meta.get("design", "latent")
 
     def model_path(self, role: str) -> Path:
         entry = self.meta["models"].get(role)
@@ -101,7 +110,7 @@ def load_pack(root: Path) -> WorldPack:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{meta_path}: world.json not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:      # ValueError: bad UTF-8 or JSON, a 5000-digit number
         raise UserError(f"{meta_path}: not valid JSON ({exc})") from None
     _check_meta(meta, meta_path)
     return WorldPack(root=root, meta=meta)
@@ -116,17 +125,35 @@ def _check_meta(meta: object, path: Path) -> None:
     size = meta["frame_size"]
     if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 4096 for v in size):
         raise UserError(f"{path}: 'frame_size' must be [width, height] in pixels, got {size}")
-    dyn = meta["config"].get("dynamics")
-    if not isinstance(dyn, dict) or not all(isinstance(dyn.get(k), int) and dyn[k] > 0 for k in DYNAMICS_KEYS):
-        raise UserError(f"{path}: 'config.dynamics' needs positive integers {', '.join(DYNAMICS_KEYS)}")
+    design = meta.get("design", "latent")
+    if design not in DESIGN_CONFIG:
+        raise UserError(f"{path}: unknown 'design' {design!r} (expected one of {', '.join(DESIGN_CONFIG)})")
+    section, keys = DESIGN_CONFIG[design]
+    part = meta["config"].get(section)
+    if not isinstance(part, dict) or not all(isinstance(part.get(k), int) and part[k] > 0 for k in keys):
+        raise UserError(f"{path}: 'config.{section}' needs positive integers {', '.join(keys)}")
     if meta.get("buttons", list(BUTTONS)) != list(BUTTONS):
         raise UserError(f"{path}: buttons must be {list(BUTTONS)}")
     for role, entry in meta["models"].items():
         if not (isinstance(entry, dict) and isinstance(entry.get("file"), str)
                 and isinstance(entry.get("sha256"), str)):
-            raise UserError(f"{path}: model '{role}' needs 'file' and 'sha256'")
+            raise UserError(f"{path}: model {role!r} needs 'file' and 'sha256'")
         if Path(entry["file"]).is_absolute() or ".." in Path(entry["file"]).parts:
-            raise UserError(f"{path}: model '{role}' file must stay inside the pack")
+            raise UserError(f"{path}: model {role!r} file must stay inside the pack")
+    _check_optional(meta, path)
+
+
+def _check_optional(meta: dict, path: Path) -> None:
+    """The keys a pack may leave out (the player reads them all): of the right type when there."""
+    if not isinstance(meta.get("title", ""), str):
+        raise UserError(f"{path}: 'title' must be text")
+    fps = meta.get("fps", 25)
+    if not (isinstance(fps, int) and not isinstance(fps, bool) and 1 <= fps <= 240):
+        raise UserError(f"{path}: 'fps' must be a whole number of frames per second (1..240), "
+                        f"got {reprlib.repr(fps)}")
+    sampler = meta.get("sampler", {})
+    if not isinstance(sampler, dict) or any(wrong_type(k, v) for k, v in sampler.items()):
+        raise UserError(f"{path}: 'sampler' must map setting names to values of their type")
 
 
 def available_worlds() -> dict[str, Path]:

@@ -8,10 +8,11 @@ import numpy as np
 from model.play.errors import UserError
 from model.play.progress import Progress
 from model.play.runtime import open_world
-from model.play.session_log import BACKEND_CHOICE, SessionLog
+from model.play.sampler import SamplerSettings
+from model.play.session_log import SessionLog
 from model.play.timeline import Timeline
 from model.play.video import check_out_path, write_frames
-from model.play.world import ActionScript
+from model.play.world import N_BUTTONS, ActionScript
 
 
 def render_frames(world, seed, actions: np.ndarray, rng_seed: int, backend: str, **sampler):
@@ -41,7 +42,7 @@ def run_render(args) -> int:
         if args.steps < 1:
             raise UserError(f"--steps must be at least 1, got {args.steps}")
         if args.steps > len(actions):        # hold the last action for the rest
-            pad = np.repeat(actions[-1:] if len(actions) else np.zeros((1, 8), np.uint8),
+            pad = np.repeat(actions[-1:] if len(actions) else np.zeros((1, N_BUTTONS), np.uint8),
                             args.steps - len(actions), axis=0)
             actions = np.concatenate([actions, pad])
         actions = actions[:args.steps]
@@ -85,27 +86,24 @@ def replay_frames(log: SessionLog, session_path: Path, backend: str | None = Non
         raise UserError(f"{session_path}: the world's model files differ from the session's "
                         "(sha256 mismatch); replay needs the same model")
     seed = resolve_seed(log, session_path, world)
-    sampler = {k: v for k, v in log.sampler.items() if k in ("steps", "ctx_noise", "adaptive", "adaptive_threshold")}
-    session = world.session(backend=backend or BACKEND_CHOICE[log.backend], **sampler)
+    session = world.session(backend=backend or log.backend, **SamplerSettings.known(log.sampler))
     timeline = Timeline(session)
-    session.reset(seed, log.rng_seed)
-    timeline.start()
+    timeline.reset(seed, log.rng_seed)
     events: dict[int, list[dict]] = {}
     for event in log.events:
         events.setdefault(event["at"], []).append(event)
     for i, action in enumerate(log.actions):
         for event in events.get(i, []):
-            _apply(event, session, timeline, seed, log.rng_seed)
+            _apply(event, timeline, seed, log.rng_seed)
         frame = timeline.step(np.array(action, np.uint8))
         if i >= log.record_from:
             yield frame
 
 
-def _apply(event: dict, session, timeline, seed, rng_seed: int) -> None:
+def _apply(event: dict, timeline, seed, rng_seed: int) -> None:
     if event["type"] == "steps":
-        session.steps = event["value"]
+        timeline.session.steps = event["value"]
     elif event["type"] == "rewind":
         timeline.rewind_to(event["to"])
     else:
-        session.reset(seed, rng_seed)
-        timeline.start()
+        timeline.reset(seed, rng_seed)

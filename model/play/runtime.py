@@ -20,25 +20,9 @@ import numpy as np
 from model.play.backends import open_backend
 from model.play.errors import UserError
 from model.play.pack import WorldPack, find_pack
+from model.play.sampler import SamplerSettings
 from model.play.seeds import SceneSeed, load_seed
 from model.play.world import ACTION_DIM, MASKED_AGE, N_BUTTONS
-
-MAX_STEPS = 4
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    steps: int = 2                  # Euler steps per frame, 1..4
-    ctx_noise: float = 0.0          # noise level the context frames are written at
-    adaptive: bool = False          # DISK-style: skip later steps when the latent settles
-    adaptive_threshold: float = 0.02
-
-    def checked(self) -> "SamplerSettings":
-        if not 1 <= self.steps <= MAX_STEPS:
-            raise UserError(f"denoising steps must be 1..{MAX_STEPS}, got {self.steps}")
-        if not 0.0 <= self.ctx_noise < 1.0:
-            raise UserError(f"context noise must be in [0, 1), got {self.ctx_noise}")
-        return self
 
 
 @dataclass
@@ -69,8 +53,7 @@ class World:
 
     def __init__(self, pack: WorldPack):
         self.pack = pack
-        self.sampler = SamplerSettings(**{k: v for k, v in pack.sampler.items()
-                                          if k in SamplerSettings.__dataclass_fields__})
+        self.sampler = SamplerSettings(**SamplerSettings.known(pack.sampler))
 
     @property
     def id(self) -> str:
@@ -92,8 +75,12 @@ class World:
             return load_seed(name_or_path, self.pack.frame_hw)
         raise UserError(f"unknown scene seed '{name_or_path}' (see `python main.py seeds`)")
 
-    def session(self, backend: str = "auto", **sampler) -> "WorldSession":
+    def session(self, backend: str = "auto", **sampler):
+        """A new session (a `WorldSession`, or a `GeoSession` for a geometry pack)."""
         settings = replace(self.sampler, **sampler).checked()
+        if self.pack.design == "geometry":
+            from model.play.geo_session import GeoSession
+            return GeoSession(self.pack, open_backend(self.pack, backend), settings)
         return WorldSession(self.pack, open_backend(self.pack, backend), settings)
 
 

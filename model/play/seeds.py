@@ -1,5 +1,5 @@
 """Scene seeds: where a session starts. An `.npz` clip (frames, optional actions, name)
-or one `.png`/`.jpg` image, resized to the world's frame size (DESIGN.md section 3)."""
+or one `.png`/`.jpg` image, resized to the world's frame size (docs/design.md, "Data contracts")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +48,8 @@ def _from_npz(path: Path) -> tuple[str, np.ndarray, np.ndarray | None]:
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) < 1:
         raise UserError(f"{path}: 'frames' must be uint8 [T,H,W,3] with T >= 1, "
                         f"got {frames.dtype} {list(frames.shape)}")
-    if len(frames) > MAX_SEED_FRAMES or min(frames.shape[1:3]) < 8:
-        raise UserError(f"{path}: 'frames' shape {list(frames.shape)} is out of range")
+    if len(frames) > MAX_SEED_FRAMES or min(frames.shape[1:3]) < 8 or np.prod(frames.shape[1:3]) > MAX_IMAGE_PIXELS:
+        raise UserError(f"{path}: 'frames' shape {list(frames.shape)} is out of range")   # huge: as for images
     actions = arrays.get("actions")
     if actions is not None:
         actions = validate_actions(actions, path)

@@ -18,7 +18,9 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from model.play.backends import BACKEND_CHOICES
 from model.play.errors import UserError
+from model.play.sampler import DENOISE_STEPS, STEPS_TEXT, wrong_type
 from model.play.world import N_BUTTONS
 
 FORMAT = "reverie-session"
@@ -27,9 +29,6 @@ MAX_ACTIONS = 2_700_000             # 30 hours at 25 fps: anything bigger is hos
 MAX_EVENTS = 100_000
 MAX_FILE_BYTES = 64 * 1024 * 1024   # 30 hours of actions is ~50 MB of JSON
 EVENT_TYPES = ("rewind", "steps", "reset")
-SAMPLER_KEYS = {"steps": int, "ctx_noise": (int, float), "adaptive": bool, "adaptive_threshold": (int, float)}
-# The backend a session names -> the choice that opens it again.
-BACKEND_CHOICE = {"cpu": "cpu", "cuda": "cuda", "cuda-onnx": "cuda", "torch": "torch", "auto": "auto"}
 
 
 class PackedActions:
@@ -119,7 +118,7 @@ class SessionLog:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"{path}: session file not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad UTF-8 or JSON, a 5000-digit number
             raise UserError(f"{path}: not a valid session file ({type(exc).__name__})") from None
         return _validated(data, path)
 
@@ -153,7 +152,7 @@ def _validated(data: object, path: Path) -> SessionLog:
         raise bad("'record_from' must be an index into 'actions'")
     _check_seed(data["seed"], bad)
     _check_sampler(data["sampler"], bad)
-    if data["backend"] not in BACKEND_CHOICE:
+    if data["backend"] not in BACKEND_CHOICES:      # a backend's name is the choice that opens it again
         raise bad(f"unknown backend {data['backend']!r}")
     return SessionLog(world=data["world"], models=data["models"], seed=data["seed"],
                       rng_seed=data["rng_seed"], sampler=data["sampler"], backend=data["backend"],
@@ -171,14 +170,13 @@ def _check_event(event, n_actions: int, bad) -> None:
         raise bad("an event's 'at' must be an index into 'actions'")
     if event["type"] == "rewind" and not (_is_int(event.get("to")) and event["to"] >= 0):
         raise bad("a rewind event needs a frame number 'to'")
-    if event["type"] == "steps" and not (_is_int(event.get("value")) and 1 <= event["value"] <= 4):
-        raise bad("a steps event needs a 'value' of 1..4")
+    if event["type"] == "steps" and not (_is_int(event.get("value")) and event["value"] in DENOISE_STEPS):
+        raise bad(f"a steps event needs a 'value' of {STEPS_TEXT}")
 
 
 def _check_sampler(sampler: dict, bad) -> None:
     for key, value in sampler.items():
-        kind = SAMPLER_KEYS.get(key)
-        if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        if wrong_type(key, value):
             raise bad(f"sampler '{key}' has the wrong type ({type(value).__name__})")
 
 

@@ -4,6 +4,9 @@ Snapshots of the session are kept once a second (each is a copy of the ring buff
 and the actions since the oldest one. Rewinding to any frame restores the snapshot at
 or before it and re-steps the logged actions: sessions are deterministic, so the state
 reached is exactly the one the player saw.
+
+Scrubbing (the rewind key held, or the timeline slider dragged) shows kept frames without
+stepping the model; letting go rewinds to the frame shown and branches from there.
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from collections import deque
 import numpy as np
 
 from model.play.world import FPS
+
+SCRUB_FRAMES_PER_TICK = 2           # holding rewind runs time backwards at 2x
 
 
 class Timeline:
@@ -22,14 +27,19 @@ class Timeline:
         self._snapshots: deque = deque()         # snapshots, oldest first
         self._steps: deque = deque()             # (frame_index_before, action, steps)
         self._frames: deque = deque(maxlen=self.horizon + 1)   # (frame_index, frame) for scrubbing
+        self.scrub_index: int | None = None      # the frame shown while scrubbing; None: playing
+        self.scrub_held = False                  # the rewind key is down: scrub back every tick
 
-    def start(self) -> None:
-        """Call after reset()."""
+    def reset(self, seed, rng_seed: int) -> np.ndarray:
+        """Start the session from a scene seed, with nothing before it to rewind to."""
+        frame = self.session.reset(seed, rng_seed)
         self._snapshots.clear()
         self._steps.clear()
         self._frames.clear()
         self._snapshots.append(self.session.snapshot())
-        self._frames.append((self.session.frame_index, self.session.frame))
+        self._frames.append((self.session.frame_index, frame))
+        self.scrub_index, self.scrub_held = None, False
+        return frame
 
     @property
     def earliest(self) -> int:
@@ -60,9 +70,13 @@ class Timeline:
                 return frame
         return None
 
+    def clamp(self, frame_index: int) -> int:
+        """The nearest frame a rewind can reach."""
+        return min(max(frame_index, self.earliest), self.session.frame_index)
+
     def rewind_to(self, frame_index: int) -> np.ndarray:
         """Restore the exact state at `frame_index` (clamped to what is kept)."""
-        target = min(max(frame_index, self.earliest), self.session.frame_index)
+        target = self.clamp(frame_index)
         snap = max((s for s in self._snapshots if s.frame_index <= target), key=lambda s: s.frame_index)
         replay = [(a, st) for (i, a, st) in self._steps if snap.frame_index <= i < target]
         self.session.restore(snap)
@@ -79,3 +93,30 @@ class Timeline:
         while self._frames and self._frames[-1][0] > target:
             self._frames.pop()
         return self.session.frame
+
+    # -- scrubbing ----------------------------------------------------------------------
+    def scrub_to(self, frame_index: int) -> tuple[int, np.ndarray] | None:
+        """Show the kept frame nearest `frame_index`: (its index, the frame), or None if not kept."""
+        index = self.clamp(frame_index)
+        frame = self.frame_at(index)
+        if frame is None:
+            return None
+        self.scrub_index = index
+        return index, frame
+
+    def scrub_tick(self) -> tuple[int, np.ndarray] | None:
+        """While the rewind key is held, run time backwards by one tick's worth of frames."""
+        if self.scrub_index is None or not self.scrub_held:
+            return None
+        return self.scrub_to(self.scrub_index - SCRUB_FRAMES_PER_TICK)
+
+    def scrub_back(self, frames: int) -> None:
+        """Aim the next end_scrub() `frames` frames back (clamped), shown or not."""
+        self.scrub_index = self.clamp(self.session.frame_index - frames)
+
+    def end_scrub(self) -> np.ndarray | None:
+        """Branch a new future at the frame scrubbed to: its frame, or None if not scrubbing."""
+        target, self.scrub_index, self.scrub_held = self.scrub_index, None, False
+        if target is None:
+            return None
+        return self.rewind_to(target) if target != self.session.frame_index else self.session.frame

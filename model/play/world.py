@@ -1,10 +1,12 @@
 """World constants and the action type shared by every layer.
 
-The freedoom world's capture settings are a contract (DESIGN.md section 2): keep them exact.
+The freedoom world's capture settings are a contract (docs/design.md, "The first world"):
+keep them exact.
 """
 from __future__ import annotations
 
 import json
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,8 @@ BUTTONS: tuple[str, ...] = (
     "TURN_LEFT", "TURN_RIGHT", "ATTACK", "USE",
 )
 N_BUTTONS = len(BUTTONS)
+BUTTON_INDEX = {name: i for i, name in enumerate(BUTTONS)}     # an action's column for each button
+MOVE_BUTTONS = [BUTTON_INDEX[b] for b in ("MOVE_FORWARD", "MOVE_BACKWARD", "MOVE_LEFT", "MOVE_RIGHT")]
 ACTION_DIM = N_BUTTONS + 1          # the model's action input: 8 buttons + "no action" (seed frame)
 MASKED_AGE = -1                     # a frame age that means "not visible" to attention
 FPS = 25
@@ -108,16 +112,17 @@ def validate_actions(actions: np.ndarray, path: Path | str) -> np.ndarray:
 def _actions_from_json(path: Path) -> np.ndarray:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:      # ValueError: bad UTF-8 or JSON, a 5000-digit number
         raise UserError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or "actions" not in data:
         raise UserError(f'{path}: expected an object with "buttons" and "actions"')
     buttons = data.get("buttons", list(BUTTONS))
-    if list(buttons) != list(BUTTONS):
-        raise UserError(f"{path}: buttons must be {list(BUTTONS)} in that order, got {buttons}")
+    if buttons != list(BUTTONS):
+        raise UserError(f"{path}: buttons must be {list(BUTTONS)} in that order, got {reprlib.repr(buttons)}")
     rows = data["actions"]
     if not isinstance(rows, list) or not all(
-        isinstance(r, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in r) for r in rows
+        isinstance(r, list) and all(isinstance(v, int) and not isinstance(v, bool) and v in (0, 1) for v in r)
+        for r in rows
     ):
         raise UserError(f"{path}: actions must be a list of lists of 0/1 integers")
     if rows and len({len(r) for r in rows}) != 1:

@@ -34,14 +34,13 @@ from pathlib import Path
 import numpy as np
 
 from model.play.errors import UserError
-from model.play.world import BUTTONS
+from model.play.world import BUTTONS, MOVE_BUTTONS
 
 SHARD_NAME = "shard_{:05d}.npz"
 _SHARD_RE = re.compile(r"^shard_(\d{5})\.npz$")
 CELL = 64                      # map units: the grid that coverage counts
 STUCK_TICS = 8                 # see stuck_mask()
 STUCK_DIST = 1.0               # map units
-MOVE_BUTTONS = slice(0, 4)     # MOVE_FORWARD, MOVE_BACKWARD, MOVE_LEFT, MOVE_RIGHT
 STAT_KEYS = ("actions", "vars", "episode_start", "map")
 # Fixed zip timestamp: the same arrays always give the same bytes (reruns, resumes, git).
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

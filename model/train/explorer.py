@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.play.world import N_BUTTONS, action_from_names
+from model.play.world import BUTTON_INDEX, MOVE_BUTTONS, N_BUTTONS, action_from_names
 from model.train.dataset import CELL  # visits are counted on the report's coverage grid
 
 # Measured in the engine at 160x120 with default settings.
@@ -50,7 +50,7 @@ USE = action_from_names({"USE"})
 FIRE = action_from_names({"ATTACK"})
 TURN = {+1: action_from_names({"TURN_LEFT"}), -1: action_from_names({"TURN_RIGHT"})}
 STRAFE = {+1: action_from_names({"MOVE_LEFT"}), -1: action_from_names({"MOVE_RIGHT"})}
-_FORWARD, _USE, _MOVES = 0, 7, slice(0, 4)
+_FORWARD, _USE = BUTTON_INDEX["MOVE_FORWARD"], BUTTON_INDEX["USE"]
 
 # What to do next when nothing forces a choice: (behaviour, weight).
 BEHAVIOURS = (("explore", 0.74), ("look", 0.06), ("fire", 0.06), ("strafe", 0.06),
@@ -134,7 +134,7 @@ class Explorer:
         step.tics -= 1
         if step.tics <= 0:
             self.plan.popleft()
-        self.pushing = self.pushing + 1 if step.action[_MOVES].any() else 0
+        self.pushing = self.pushing + 1 if step.action[MOVE_BUTTONS].any() else 0
         return self._without_locked_use(step.action, obs)
 
     def _arrived(self, obs: Observation) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.play.world import FRAME_H, FRAME_W, area_resize
+from model.play.world import BUTTON_INDEX, FRAME_H, FRAME_W, area_resize
 from model.train.capture import (
     MAPS,
     empty_shard,
@@ -49,7 +49,7 @@ TITLES = {
     "MAP28": "Grim Redoubt", "MAP29": "Melting Point", "MAP30": "Jaws of Defeat",
     "MAP31": "Be Quiet", "MAP32": "Not Sure",
 }
-_ATTACK, _USE = 6, 7
+_ATTACK, _USE = BUTTON_INDEX["ATTACK"], BUTTON_INDEX["USE"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import argparse
 import torch
 
 from model.nets.dynamics import DYNAMICS_PRESETS, DynamicsConfig
-from model.nets.tokenizer import TOKENIZER_PRESETS, Tokenizer
+from model.nets.tokenizer import Tokenizer, tokenizer_preset
 
 
 def pass_flops(cfg: DynamicsConfig, frames: int) -> dict[str, float]:
@@ -48,7 +48,7 @@ def decoder_flops(tokenizer: Tokenizer) -> float:
 
 def frame_budget(preset: str, steps: int) -> dict[str, float]:
     from model.train.runs import dynamics_config
-    tokenizer = Tokenizer(TOKENIZER_PRESETS.get(preset, TOKENIZER_PRESETS["small"]))
+    tokenizer = Tokenizer(tokenizer_preset(preset))
     cfg = dynamics_config(preset, tokenizer.cfg)
     fused = sum(pass_flops(cfg, 2).values())
     single = sum(pass_flops(cfg, 1).values())

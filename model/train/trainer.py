@@ -23,10 +23,10 @@ from model.nets.checkpoint import atomic_save, read_tensors
 from model.nets.dynamics import DYNAMICS_PRESETS, Dynamics
 from model.nets.flow import flow_loss, teacher_forced_samples
 from model.nets.tokenizer import (
-    TOKENIZER_PRESETS,
     Tokenizer,
     TokenizerConfig,
     frames_to_float,
+    tokenizer_preset,
 )
 from model.play.progress import Progress
 from model.train.runs import (
@@ -237,7 +237,7 @@ def run(args) -> int:
     (run_dir / "args.json").write_text(json.dumps(vars(a), indent=2))
     data = load_frames(a.data, a.max_frames, exclude_maps=HOLDOUT_MAPS)
     print(f"data: {len(data)} frames, {len(np.unique(data.episode))} episodes, device {device}")
-    tok = Tokenizer(TOKENIZER_PRESETS.get(a.preset, TOKENIZER_PRESETS["small"])).to(device)
+    tok = Tokenizer(tokenizer_preset(a.preset)).to(device)
     if stage_config(run_dir, "tokenizer") is not None:
         tok = Tokenizer(TokenizerConfig.from_dict(stage_config(run_dir, "tokenizer"))).to(device)
     if a.stage in ("tokenizer", "all"):

@@ -13,10 +13,10 @@ import pytest
 from PySide6.QtCore import QThread, QTimer
 
 from app.audio import BLOCK
-from app.engine import Engine
 from app.input_state import InputState
+from app.packets import WorldConfig
 from app.paths import AppPaths
-from app.worker import EngineConfig
+from app.world_thread import WorldThread
 
 TIMEOUT = 10_000        # ms: a ceiling for a hung thread, never a wait
 
@@ -102,7 +102,7 @@ def engine_factory(qtbot, tiny_pack, input_state, fake_clock):
         config.setdefault("world", str(tiny_pack))
         config.setdefault("seed", "alpha")
         config.setdefault("rng_seed", 7)
-        engine = Engine(EngineConfig(**config), input_state, clock=fake_clock, autotick=False)
+        engine = WorldThread(WorldConfig(**config), input_state, clock=fake_clock, autotick=False)
         engines.append(engine)
         engine.messages = []                    # everything it said, from the start
         engine.message.connect(lambda level, text: engine.messages.append((level, text)))

@@ -124,12 +124,13 @@ def test_a_model_step_that_raises_pauses_with_a_message_and_replay_stays_exact(
 @pytest.mark.parametrize("gpu", ["missing", "failing"])
 def test_cuda_missing_or_failing_falls_back_to_the_cpu(qtbot, tick, engine_factory, monkeypatch, gpu):
     import model.play.backends as backends
+    from model.nets.torch_backend import TorchBackend
     monkeypatch.setattr(backends, "_ort_cuda", lambda: False)
     if gpu == "failing":
         def broken(self, pack, device="cuda"):
             raise RuntimeError("CUDA error: out of memory")
         monkeypatch.setattr(backends, "_torch_cuda", lambda: True)
-        monkeypatch.setattr(backends.TorchBackend, "__init__", broken)
+        monkeypatch.setattr(TorchBackend, "__init__", broken)
     engine = engine_factory(backend="cuda")
     assert engine.first_packet.backend == "cpu"
     assert any(level == "error" and "running on the CPU instead" in text for level, text in engine.messages)

@@ -11,10 +11,10 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from app.gamepad import PadEvent
-from app.player import engine_config
+from app.packets import WorldConfig
+from app.player import world_config
 from app.settings import Settings, load_settings
 from app.window import MainWindow
-from app.worker import EngineConfig
 from model.play.video import read_video
 from model.play.world import action_from_names
 
@@ -29,7 +29,7 @@ def make_window(qtbot, tiny_pack, app_paths, fake_output, fake_pads):
         """A window configured as `play --world tiny --seed SEED [--record]` would be (rng seed 3)."""
         settings = settings or Settings()
         args = Namespace(world=str(tiny_pack), seed=seed, backend="auto", record=record)
-        config = replace(engine_config(args, settings), rng_seed=3)
+        config = replace(world_config(args, settings), rng_seed=3)
         w = MainWindow(settings, app_paths, config, audio_output=lambda: fake_output,
                        gamepads=lambda: fake_pads, autotick=False)
         windows.append(w)
@@ -49,7 +49,7 @@ def step(qtbot, w, n: int = 1):
     for _ in range(n):
         with qtbot.waitSignal(w.view.painted, timeout=TIMEOUT,
                               check_params_cb=lambda packet, *_: packet.kind != "reset") as painted:
-            w.engine.tick()
+            w.world_thread.tick()
         out.append(painted.args)
     return out
 
@@ -84,10 +84,10 @@ def test_pause_reset_and_rewind_keys(qtbot, make_window):
     w = make_window()
     first = w.view.packet
     step(qtbot, w, 5)
-    with qtbot.waitSignal(w.engine.paused_changed, timeout=TIMEOUT) as paused:
+    with qtbot.waitSignal(w.world_thread.paused_changed, timeout=TIMEOUT) as paused:
         qtbot.keyPress(w.view, Qt.Key_P)
     assert paused.args == [True] and w.actions_.pause.text() == "Resume"
-    with qtbot.waitSignal(w.engine.paused_changed, timeout=TIMEOUT):
+    with qtbot.waitSignal(w.world_thread.paused_changed, timeout=TIMEOUT):
         qtbot.keyPress(w.view, Qt.Key_P)
     with qtbot.waitSignal(w.view.painted, timeout=TIMEOUT):
         qtbot.keyPress(w.view, Qt.Key_R)
@@ -105,12 +105,12 @@ def test_pause_reset_and_rewind_keys(qtbot, make_window):
 
 def test_record_toggle_writes_video_and_session(qtbot, make_window, app_paths, tmp_path):
     w = make_window()
-    with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
+    with qtbot.waitSignal(w.world_thread.recording_changed, timeout=TIMEOUT):
         w.actions_.record.trigger()
     assert w.status["rec"].text() == "● REC 0:00" and w.view.recording_s == 0
     shown = [p for p, _, _ in step(qtbot, w, 26)]
     assert w.status["rec"].text() == "● REC 0:01"
-    with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
+    with qtbot.waitSignal(w.world_thread.recording_changed, timeout=TIMEOUT):
         w.actions_.record.trigger()
     (mp4,) = app_paths.videos_dir.glob("*.mp4")
     assert len(read_video(mp4)) == len(shown) and not w.actions_.record.isChecked()
@@ -127,7 +127,7 @@ def test_play_record_is_finalized_when_the_window_closes(qtbot, make_window, tmp
 
 def test_engine_errors_show_in_the_window(qtbot, make_window):
     w = make_window()
-    with qtbot.waitSignal(w.engine.message, timeout=TIMEOUT):
+    with qtbot.waitSignal(w.world_thread.message, timeout=TIMEOUT):
         w.start_scene("no-such-seed")
     assert w.notice.isVisible() and "unknown scene seed" in w.notice.text()
     step(qtbot, w)                                           # still playing
@@ -140,7 +140,7 @@ def test_dropping_an_image_starts_from_it_and_keeps_it(qtbot, make_window, tiny_
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(png))])
     event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
-    with qtbot.waitSignal(w.engine.session_started, timeout=TIMEOUT) as started:
+    with qtbot.waitSignal(w.world_thread.session_started, timeout=TIMEOUT) as started:
         w.dropEvent(event)
     assert started.args[0].seed_name == "drop" and not started.args[0].pack_seed
     assert (app_paths.seeds_dir / "drop.png").is_file() and w.gallery.user_list.count() == 1
@@ -150,14 +150,14 @@ def test_dropping_an_image_starts_from_it_and_keeps_it(qtbot, make_window, tiny_
 def test_gallery_rng_field_and_controls(qtbot, make_window):
     w = make_window()
     w.gallery.rng.setText("1234")
-    with qtbot.waitSignal(w.engine.session_started, timeout=TIMEOUT) as started:
+    with qtbot.waitSignal(w.world_thread.session_started, timeout=TIMEOUT) as started:
         w.gallery.pack_list.chosen.emit("beta")
     assert started.args[0].rng_seed == 1234 and started.args[0].seed_name == "beta"
-    with qtbot.waitSignal(w.engine.steps_changed, timeout=TIMEOUT):
+    with qtbot.waitSignal(w.world_thread.steps_changed, timeout=TIMEOUT):
         w.choose_steps(4)
     ((packet, _, _),) = step(qtbot, w)
     assert packet.steps == 4 and w.actions_.steps.currentText() == "4 steps"
-    with qtbot.waitSignal(w.engine.session_started, timeout=TIMEOUT) as restarted:
+    with qtbot.waitSignal(w.world_thread.session_started, timeout=TIMEOUT) as restarted:
         w.choose_backend("cpu")
     assert restarted.args[0].backend == "cpu" and restarted.args[0].rng_seed == 1234
 
@@ -178,7 +178,7 @@ def test_gamepad_and_audio_in_the_window(qtbot, make_window, fake_pads, fake_out
     assert fake_output.pull(512).max() > 0.2                 # the weapon is heard at once
     ((packet, _, _),) = step(qtbot, w)
     assert np.array_equal(packet.action, action_from_names({"ATTACK"}))
-    with qtbot.waitSignal(w.engine.paused_changed, timeout=TIMEOUT):
+    with qtbot.waitSignal(w.world_thread.paused_changed, timeout=TIMEOUT):
         fake_pads.queue = [PadEvent("button", 1, "start", 1.0)]
         w.gamepads.poll()
     w.actions_.mute.trigger()
@@ -188,10 +188,10 @@ def test_gamepad_and_audio_in_the_window(qtbot, make_window, fake_pads, fake_out
 def test_silent_without_an_audio_device(qtbot, tiny_pack, app_paths, fake_pads):
     def no_device():
         raise OSError("no PortAudio")
-    w = MainWindow(Settings(), app_paths, EngineConfig(world=str(tiny_pack), seed="alpha"),
+    w = MainWindow(Settings(), app_paths, WorldConfig(world=str(tiny_pack), seed="alpha"),
                    audio_output=no_device, gamepads=lambda: fake_pads, autotick=False)
     try:
-        with qtbot.waitSignal(w.engine.frame_ready, timeout=TIMEOUT):
+        with qtbot.waitSignal(w.world_thread.frame_ready, timeout=TIMEOUT):
             w.start()
         assert "silent" in w.statusBar().currentMessage()
     finally:
@@ -204,7 +204,7 @@ def test_settings_persist_between_runs(qtbot, make_window, app_paths):
     w.actions_.smooth.trigger()
     w.actions_.mute.trigger()
     w.actions_.hud.trigger()
-    with qtbot.waitSignal(w.engine.steps_changed, timeout=TIMEOUT):
+    with qtbot.waitSignal(w.world_thread.steps_changed, timeout=TIMEOUT):
         w.choose_steps(1)
     w.close()
     saved, note = load_settings(app_paths.settings_file)

@@ -294,13 +294,14 @@ def test_unknown_worlds_everywhere(tmp_path, capsys):
 
 def test_cuda_missing_or_failing_is_one_line(tiny_pack, tmp_path, capsys, monkeypatch):
     import model.play.backends as backends
+    from model.nets.torch_backend import TorchBackend
     monkeypatch.setattr(backends, "_ort_cuda", lambda: False)
     refused(capsys, *render_argv(tiny_pack, tmp_path), "--backend", "cuda", expect="backend 'cuda' is not available")
 
     def broken_gpu(self, pack, device="cuda"):
         raise RuntimeError("CUDA error: no CUDA-capable device is detected\nCUDA kernel errors might be ...")
     monkeypatch.setattr(backends, "_torch_cuda", lambda: True)        # a driver that says yes, then fails
-    monkeypatch.setattr(backends.TorchBackend, "__init__", broken_gpu)
+    monkeypatch.setattr(TorchBackend, "__init__", broken_gpu)
     refused(capsys, *render_argv(tiny_pack, tmp_path), "--backend", "cuda",
             expect="backend 'cuda' failed to start (CUDA error: no CUDA-capable device is detected)")
 
@@ -322,11 +323,12 @@ def test_a_pack_from_another_version_is_refused_not_run(pack_copy, tmp_path, cap
 
 def test_auto_backend_goes_on_to_the_cpu_when_the_gpu_fails(tiny_pack, monkeypatch):
     import model.play.backends as backends
+    from model.nets.torch_backend import TorchBackend
     from model.play.pack import load_pack
 
     def broken_gpu(self, pack, device="cuda"):
         raise RuntimeError("CUDA error: initialization error")
     monkeypatch.setattr(backends, "_torch_cuda", lambda: True)
     monkeypatch.setattr(backends, "_ort_cuda", lambda: False)
-    monkeypatch.setattr(backends.TorchBackend, "__init__", broken_gpu)
+    monkeypatch.setattr(TorchBackend, "__init__", broken_gpu)
     assert backends.open_backend(load_pack(tiny_pack), "auto").name == "cpu"

@@ -1,11 +1,12 @@
-"""The engine worker on its real QThread, driven one tick at a time (no real-time waits)."""
+"""The world worker on its real QThread, driven one tick at a time (no real-time waits)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from app.engine import Engine
-from app.worker import EngineConfig, next_due
+from app.packets import WorldConfig
+from app.worker import next_due
+from app.world_thread import WorldThread
 from model.play.world import BUTTONS
 
 TIMEOUT = 10_000        # ms: a ceiling for a hung thread, never a wait
@@ -122,6 +123,16 @@ def test_switching_worlds_loads_the_pack_and_its_first_scene(qtbot, engine_facto
     assert "unknown world" in bad.args[1]
 
 
+@pytest.mark.parametrize("backend", ["cuda-onnx", "cuda", "torch"])
+def test_another_world_opens_on_the_backend_the_session_runs(qtbot, engine_factory, tiny_pack, gpu_on_cpu,
+                                                              backend):
+    engine = engine_factory(backend=backend)
+    assert engine.first_packet.backend == backend
+    with qtbot.waitSignal(engine.session_started, timeout=TIMEOUT) as started:
+        engine.open_world(str(tiny_pack))
+    assert started.args[0].backend == backend
+
+
 def test_blank_rng_seed_is_drawn_and_reported(qtbot, tick, engine_factory):
     engine = engine_factory(rng_seed=None)
     with qtbot.waitSignal(engine.session_started, timeout=TIMEOUT) as started:
@@ -131,7 +142,7 @@ def test_blank_rng_seed_is_drawn_and_reported(qtbot, tick, engine_factory):
 
 def test_the_timer_drives_ticks_on_a_fake_clock(qtbot, tiny_pack, input_state, fake_clock):
     """autotick: each tick re-arms a PreciseTimer; the clock runs ahead so every delay is 0 ms."""
-    engine = Engine(EngineConfig(world=str(tiny_pack), seed="alpha", rng_seed=1), input_state,
+    engine = WorldThread(WorldConfig(world=str(tiny_pack), seed="alpha", rng_seed=1), input_state,
                     clock=lambda: fake_clock.advance(0.05) or fake_clock.t)
     try:
         with qtbot.waitSignals([engine.frame_ready] * 4, timeout=TIMEOUT):

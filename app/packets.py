@@ -1,0 +1,58 @@
+"""What crosses the thread boundary: the worker's start-up config and what it emits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    world: str | None = None
+    seed: str | None = None              # asked for (command line): an error if it fails
+    fallback_seed: str | None = None     # remembered (settings): quietly skipped if it fails
+    backend: str = "auto"
+    steps: int | None = None
+    rng_seed: int | None = None
+    record: str | None = None            # start recording to this file at once
+    audio_in_recordings: bool = True
+
+
+@dataclass(frozen=True)
+class FramePacket:
+    frame: object                        # (H, W, 3) uint8
+    index: int                           # the session's frame number
+    earliest: int                        # oldest frame rewind can reach
+    latest: int                          # newest frame (differs from index while scrubbing)
+    kind: str                            # "step", "reset", "scrub" or "rewind"
+    action: object = None
+    timings: object = None               # model.play.runtime.StepTimings of the step
+    steps: int = 0
+    steps_used: int = 0
+    backend: str = ""
+    event_t: float | None = None         # earliest input event this frame is the first to see
+    tick_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class WorldInfo:
+    id: str
+    title: str
+    root: Path
+    seeds: tuple[tuple[str, Path], ...]  # (name, .npz path) of the pack's scene seeds
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    world_id: str
+    seed_name: str
+    seed_path: Path | None
+    pack_seed: bool                      # True: the pack's own (remembered by name)
+    rng_seed: int
+    backend: str
+    steps: int
+
+
+@dataclass(frozen=True)
+class RecordingStatus:
+    path: Path
+    seconds: float                       # recorded so far (sent once a second)
