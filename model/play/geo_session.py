@@ -11,7 +11,7 @@ replay from the same inputs rebuilds the same frames bit for bit.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,6 +31,7 @@ class GeoTimings:
     other_ms: float = 0.0
     decode_ms: float = 0.0           # no decoder: frames are made in pixel space
     passes: int = 0
+    pass_ms: list[float] = field(default_factory=list)
 
     @property
     def total_ms(self) -> float:
@@ -124,30 +125,34 @@ class GeoSession:
         prev = to_float(self._frame)
         prior, valid, weapon, motion = self.backend.observe(prev, actions[None], self._motions[None])
         t1 = time.perf_counter()
-        x0, passes = self._paint(prior, valid, prev, weapon, a)
+        x0, pass_ms = self._paint(prior, valid, prev, weapon, a)
         t2 = time.perf_counter()
         self._frame = to_u8(np.asarray(x0))
         self._actions = actions
         self._motions = np.concatenate([self._motions[1:], np.asarray(motion, np.float32).reshape(1, 4)])
         self.frame_index += 1
         self.timings = GeoTimings(dynamics_ms=(t2 - t1) * 1e3, geometry_ms=(t1 - t0) * 1e3,
-                                  other_ms=(time.perf_counter() - t2) * 1e3, passes=passes)
+                                  other_ms=(time.perf_counter() - t2) * 1e3, passes=len(pass_ms), pass_ms=pass_ms)
         return self._frame
 
     def _paint(self, prior, valid, prev, weapon, action):
-        """Euler steps of the straight path x_tau = (1 - tau) x0 + tau noise, tau 1 -> 0."""
+        """Euler steps of the straight path x_tau = (1 - tau) x0 + tau noise, tau 1 -> 0.
+        Returns the clean frame and the milliseconds of each pass."""
         taus = np.linspace(1.0, 0.0, self.settings.steps + 1, dtype=np.float32)
         x = self._rng.standard_normal(prev.shape, dtype=np.float32)
         fixed = {"prior": prior, "valid": valid, "prev": prev, "weapon": weapon, "action": action[None],
                  "ctx_noise": np.array([self.settings.ctx_noise], np.float32)}
-        last = None
+        last, pass_ms = None, []
         for k in range(self.settings.steps):
+            tic = time.perf_counter()
             x0 = np.asarray(self.backend.paint(x_tau=x, tau=taus[k:k + 1], **fixed))
+            pass_ms.append((time.perf_counter() - tic) * 1e3)
+            # DISK-style skip: stop once the prediction has settled.
             if self.settings.adaptive and last is not None and _rel_change(x0, last) < self.settings.adaptive_threshold:
-                return x0, k + 1
+                break
             x, last = x0 + (taus[k + 1] / taus[k]) * (x - x0), x0
-        self.last_steps_used = self.settings.steps
-        return x0, self.settings.steps
+        self.last_steps_used = len(pass_ms)
+        return x0, pass_ms
 
     def snapshot(self) -> GeoSnapshot:
         return GeoSnapshot(self.frame_index, self._frame, self._actions.copy(), self._motions.copy(),
