@@ -3,6 +3,10 @@ and figures, ready to paste into the README."""
 from __future__ import annotations
 
 SETS = (("seen_maps", "seen maps"), ("unseen_maps", "unseen maps"))
+CAPTIONS = {
+    "lookback_contact_sheet": "Look-around from a held-out start: start, turned away, back. Top: engine; bottom: model.",
+    "long_contact_sheet": "Every 30 s of the long rollout. Top: engine (explorer); bottom: model on the same keys.",
+}
 
 
 def _f(x, fmt: str = ".2f") -> str:
@@ -60,7 +64,8 @@ def markdown(report: dict) -> str:
         parts.append(_memory_section(report["memory"]))
     if "long" in report:
         parts.append(_long_section(report["long"]))
-    parts += [f"![{name}]({file})" for name, file in report.get("figures", {}).items()]
+    parts += [f"![{name}]({file})" + (f"  \n{CAPTIONS[name]}" if name in CAPTIONS else "")
+              for name, file in report.get("figures", {}).items()]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
@@ -102,10 +107,11 @@ def _memory_section(m: dict) -> str:
 def _long_section(lo: dict) -> str:
     marks = " | ".join(f"{k.replace('_', ' ')}: {v:.3f}" for k, v in lo["sharpness_ratio"].items())
     turn = lo["turn_at_end"]
-    answer = "; ".join(f"{side} {_f(t['ratio'], '.3f')}× ({'right' if t['right_direction'] else 'wrong'} way)"
+    answer = "; ".join(f"{side} {_f(t['ratio'], '.3f')}× ({'answers' if t['right_direction'] else 'does not answer'})"
                        for side, t in turn.items() if side in ("left", "right"))
     return "\n".join([
         f"## {lo['steps']}-step rollout under the explorer ({lo['map']})", "",
-        f"- sharpness, model ÷ engine over the 10 s up to each mark: {marks or 'no mark reached'}",
+        f"- sharpness, model ÷ engine over the 10 s up to each mark (2 s for horizon 100): {marks or 'no mark reached'}",
         f"- frames with mean colours in the real range: {lo['colour_in_real_range']:.0%}",
-        f"- turning at the end, model ÷ engine: {answer or 'not measured'}"])
+        f"- turning at the end, model ÷ engine (answers: the right way, by at least 10% of the engine's turn): "
+        f"{answer or 'not measured'}"])
