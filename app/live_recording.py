@@ -23,15 +23,16 @@ class LiveRecording:
     def active(self) -> bool:
         return self._recorder is not None
 
-    def start(self, path: str, log, world, seed, pack_seed: bool, rng_seed: int, sampler: dict,
-              backend: str) -> None:
-        """Record from the next frame on; a second start while recording is ignored."""
+    def start(self, path: str, scene) -> None:
+        """Record `scene` (an app.scene.Scene) from its next frame on; ignored while recording."""
         if self._recorder is not None:
             return
-        ref = SeedRef(name=seed.path.stem) if pack_seed else SeedRef(path=seed.path, sha256=seed.sha256)
+        seed = scene.seed
+        ref = SeedRef(name=seed.path.stem) if scene.pack_seed else SeedRef(path=seed.path, sha256=seed.sha256)
         try:
-            self._recorder = Recorder(Path(path), log, world_ref(world), world.pack.model_hashes(), ref, rng_seed,
-                                      sampler, backend, audio_rate=RATE if self._with_audio else None)
+            self._recorder = Recorder(Path(path), scene.log, world_ref(scene.world), scene.world.pack.model_hashes(),
+                                      ref, scene.rng_seed, scene.sampler, scene.session.backend_name,
+                                      audio_rate=RATE if self._with_audio else None)
         except RecordingError as exc:
             self._failed(exc)
             return

@@ -1,9 +1,10 @@
 """The world worker: a QObject on its own QThread that owns the world session.
 
-It alone calls into model.play.runtime / model.play.timeline. A precise single-shot QTimer
-is re-armed after every tick against absolute due times on a monotonic clock, so ticks do
-not drift; a slow step moves the next due time up to "now" instead of queueing missed
-ticks, so it never causes a burst of catch-up steps. Frames leave as signals; commands
+It alone calls into model.play.runtime, through the scene it plays (app/scene.py, no Qt:
+seed, rewind timeline, action log). A precise single-shot QTimer is re-armed after every
+tick against absolute due times on a monotonic clock, so ticks do not drift; a slow step
+moves the next due time up to "now" instead of queueing missed ticks, so it never causes
+a burst of catch-up steps. Frames leave as signals; commands
 arrive as one queued signal (`command(method, args)`, a method of this class); errors
 leave as `message`.
 """
@@ -13,15 +14,13 @@ import functools
 import logging
 import secrets
 import time
-from dataclasses import asdict
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal, Slot
 
 from app.live_recording import LiveRecording
-from app.packets import FramePacket, SessionInfo, WorldConfig, WorldInfo
-from app.recording import ActionLog
+from app.packets import WorldConfig, WorldInfo
+from app.scene import Scene
 from model.play.errors import UserError
-from model.play.timeline import Timeline
 from model.play.world import FPS
 
 log = logging.getLogger(__name__)
@@ -65,10 +64,8 @@ class WorldWorker(QObject):
         self._due = 0.0
         self._closed = False
         self._paused = False
-        self._world = self._session = self._timeline = self._seed = None
-        self._rng_seed = 0
-        self._sampler_at_reset: dict = {}
-        self._log = ActionLog()
+        self._world = self._session = None
+        self._scene: Scene | None = None
         self._recording = LiveRecording(self.message.emit, self.recording_changed.emit, config.audio_in_recordings)
 
     # -- lifecycle (worker thread) ------------------------------------------------------
@@ -95,7 +92,7 @@ class WorldWorker(QObject):
         world = open_world(world_id)
         session = self._new_session(world, backend, steps)
         self._stop_recording("world changed")
-        self._world, self._session, self._timeline, self._seed = world, session, None, None
+        self._world, self._session, self._scene = world, session, None
         seeds = tuple((p.stem, p) for p in world.pack.seed_paths())
         self.world_loaded.emit(WorldInfo(world.id, world.pack.title, world.pack.root, seeds))
         return True
@@ -139,7 +136,7 @@ class WorldWorker(QObject):
         if self._timer is not None:
             self._timer.stop()
         self._stop_recording(None)
-        self._session = self._timeline = None
+        self._session = self._scene = None
         self.moveToThread(QCoreApplication.instance().thread())
 
     @Slot(object, object)
@@ -163,10 +160,10 @@ class WorldWorker(QObject):
 
     @_guarded
     def _tick_body(self) -> None:
-        if self._timeline is None:
+        if self._scene is None:
             return
-        if self._timeline.scrub_index is not None:
-            self._emit_scrub(self._timeline.scrub_tick())
+        if self._scene.timeline.scrub_index is not None:
+            self._emit_scrub(self._scene.timeline.scrub_tick())
             return
         if self._paused:
             self.input.take()                         # input seen while paused is not latency
@@ -174,49 +171,25 @@ class WorldWorker(QObject):
         t0 = time.perf_counter()
         sample = self.input.take()
         try:
-            frame = self._timeline.step(sample.action)
+            frame = self._scene.step(sample.action)
         except Exception:
-            self._restore_after_failed_step()
+            if not self._scene.undo_failed_step():     # the state is unknown: the recording ends here
+                self._stop_recording("the model failed")
             raise
-        self._log.add(sample.action)
         if self._recording.active:
             self._recording.add(frame, sample.action)
         self._emit(frame, "step", sample.action, sample.event_t, (time.perf_counter() - t0) * 1e3)
 
-    def _restore_after_failed_step(self) -> None:
-        """Put the session back exactly as it was before the step that raised.
-
-        The step may have written the ring buffer and drawn noise before failing; a rewind
-        to the current frame re-steps from a snapshot, so what follows (and a recording's
-        replay) is what it would have been without the fault."""
-        try:
-            self._timeline.rewind_to(self._session.frame_index)
-        except Exception:  # the fault persists: the state is unknown, so the recording ends here
-            log.exception("could not restore the session after a failed step")
-            self._stop_recording("the model failed")
-
     def _emit(self, frame, kind: str, action=None, event_t=None, tick_ms: float = 0.0, index=None) -> None:
-        s = self._session
-        self.frame_ready.emit(FramePacket(
-            frame=frame, index=s.frame_index if index is None else index, earliest=self._timeline.earliest,
-            latest=s.frame_index, kind=kind, action=action, timings=s.timings if kind == "step" else None,
-            steps=s.steps, steps_used=s.last_steps_used, backend=s.backend_name, event_t=event_t,
-            tick_ms=tick_ms))
+        self.frame_ready.emit(self._scene.packet(frame, kind, action, event_t, tick_ms, index))
 
     # -- scenes -------------------------------------------------------------------------
     def _start_scene(self, seed, rng_seed: int | None) -> None:
         rng = secrets.randbelow(2 ** 31) if rng_seed is None else int(rng_seed)
         self._stop_recording("new scene")
-        self._timeline = Timeline(self._session)
-        frame = self._timeline.reset(seed, rng)
-        self._seed, self._rng_seed, self._log = seed, rng, ActionLog()
-        self._sampler_at_reset = asdict(self._session.settings)
-        self.session_started.emit(SessionInfo(self._world.id, seed.name, seed.path, self._is_pack_seed(seed),
-                                              rng, self._session.backend_name, self._session.steps))
-        self._emit(frame, "reset")
-
-    def _is_pack_seed(self, seed) -> bool:
-        return seed.path is not None and seed.path in self._world.pack.seed_paths()
+        self._scene = Scene(self._world, self._session, seed, rng)
+        self.session_started.emit(self._scene.info())
+        self._emit(self._scene.frame, "reset")
 
     # -- commands (sent by WorldThread as method references) -------------------------
     def new_scene(self, seed_ref: str | None, rng_seed: int | None) -> None:
@@ -225,11 +198,8 @@ class WorldWorker(QObject):
         self._start_scene(self._world.load_seed(seed_ref), rng_seed)   # a bad seed keeps the old scene
 
     def reset(self) -> None:
-        if self._seed is None:
-            return
-        frame = self._timeline.reset(self._seed, self._rng_seed)
-        self._log.event("reset")
-        self._emit(frame, "reset")
+        if self._scene is not None:
+            self._emit(self._scene.reset(), "reset")
 
     def open_world(self, world_id: str) -> None:
         # A session's backend name is also the choice that opens it again (cuda-onnx included).
@@ -242,16 +212,19 @@ class WorldWorker(QObject):
             return
         session = self._new_session(self._world, backend, self._session.steps)   # UserError: keep the old
         self._session = session
-        if self._seed is not None:
-            self._start_scene(self._seed, self._rng_seed)
+        if self._scene is not None:
+            self._start_scene(self._scene.seed, self._scene.rng_seed)
             self.message.emit("info", f"Backend {session.backend_name}: scene restarted from its seed")
 
     def set_steps(self, steps: int) -> None:
+        steps = int(steps)
         if self._session is None or steps == self._session.steps:
             return
-        self._session.steps = int(steps)
-        self._log.event("steps", value=int(steps))
-        self.steps_changed.emit(int(steps))
+        if self._scene is not None:
+            self._scene.set_steps(steps)
+        else:
+            self._session.steps = steps
+        self.steps_changed.emit(steps)
 
     def set_paused(self, paused: bool) -> None:
         self._paused = bool(paused)
@@ -263,34 +236,29 @@ class WorldWorker(QObject):
     # -- rewind (the scrub state is the timeline's) -------------------------------------
     def scrub(self, held: bool) -> None:
         """Rewind key down: time runs backwards each tick; up: branch a new future there."""
-        if self._timeline is None:
+        if self._scene is None:
             return
-        self._timeline.scrub_held = bool(held)
+        timeline = self._scene.timeline
+        timeline.scrub_held = bool(held)
         if not held:
             self.commit_rewind()
-        elif self._timeline.scrub_index is None:
-            self._emit_scrub(self._timeline.scrub_to(self._session.frame_index))
+        elif timeline.scrub_index is None:
+            self._emit_scrub(timeline.scrub_to(self._session.frame_index))
 
     def seek(self, index: int) -> None:
         """Timeline slider dragged: show a recent frame without stepping the model."""
-        if self._timeline is not None:
-            self._emit_scrub(self._timeline.scrub_to(int(index)))
+        if self._scene is not None:
+            self._emit_scrub(self._scene.timeline.scrub_to(int(index)))
 
     def rewind_by(self, frames: int) -> None:
-        if self._timeline is not None:
-            self._timeline.scrub_back(int(frames))
+        if self._scene is not None:
+            self._scene.timeline.scrub_back(int(frames))
             self.commit_rewind()
 
     def commit_rewind(self) -> None:
-        if self._timeline is None:
-            return
-        before = self._session.frame_index
-        frame = self._timeline.end_scrub()
-        if frame is None:
-            return
-        if self._session.frame_index != before:
-            self._log.event("rewind", to=self._session.frame_index)
-        self._emit(frame, "rewind")
+        frame = self._scene.end_scrub() if self._scene is not None else None
+        if frame is not None:
+            self._emit(frame, "rewind")
 
     def _emit_scrub(self, shown) -> None:
         if shown is not None:
@@ -299,11 +267,10 @@ class WorldWorker(QObject):
 
     # -- recording ----------------------------------------------------------------------
     def start_recording(self, path: str) -> None:
-        if self._seed is None:
+        if self._scene is None:
             self.message.emit("error", "Nothing to record yet: start a scene first")
             return
-        self._recording.start(path, self._log, self._world, self._seed, self._is_pack_seed(self._seed),
-                              self._rng_seed, self._sampler_at_reset, self._session.backend_name)
+        self._recording.start(path, self._scene)
 
     def stop_recording(self) -> None:
         self._stop_recording(None)
