@@ -1,6 +1,6 @@
 """The world session: the only API the player and the command line use.
 
-    world = open_world("freedoom")
+    world = open_world("freedoom")               # a WorldModel
     session = world.session(backend="auto", steps=2)
     frame = session.reset(seed, rng_seed=7)       # (H, W, 3) uint8
     frame = session.step(action)                 # one 40 ms frame
@@ -48,7 +48,7 @@ class Snapshot:
     frame: np.ndarray
 
 
-class World:
+class WorldModel:
     """A loaded world pack: its seeds and its default sampler settings."""
 
     def __init__(self, pack: WorldPack):
@@ -84,8 +84,8 @@ class World:
         return WorldSession(self.pack, open_backend(self.pack, backend), settings)
 
 
-def open_world(world: str | None = None) -> World:
-    return World(find_pack(world))
+def open_world(world: str | None = None) -> WorldModel:
+    return WorldModel(find_pack(world))
 
 
 class WorldSession:
