@@ -7,6 +7,7 @@ scene seed, through the public session API only. Both then play the same script.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,7 @@ def episodes(dirs) -> list[tuple[str, int, np.ndarray]]:
         starts = d["episode_start"].astype(bool).copy()
         starts[0] = True
         bounds = np.r_[np.flatnonzero(starts), len(starts)]
-        for a, b in zip(bounds[:-1], bounds[1:]):
+        for a, b in itertools.pairwise(bounds):
             out.append((MAPS[int(d["map"][a])], int(d["episode_seed"][a]), d["actions"][a:b].astype(np.uint8)))
     return out
 

@@ -68,6 +68,7 @@ def explore_in_engine(start: Start, steps: int, rng_seed: int) -> dict:
 
 def _explore_step(engine: Engine, policy, start: Start) -> np.ndarray:
     import vizdoom as vzd
+
     from model.train.capture import start_episode
     from model.train.explorer import Observation
     game = engine.game

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure       # no pyplot: no global figure state, no GUI backend
+from matplotlib.figure import Figure       # not pyplot: no global figure state, no GUI backend
 
 from model.play.world import FPS
 from model.train.eval_long import MARKS

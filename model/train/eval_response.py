@@ -49,10 +49,8 @@ def action_response(session, starts, rng_seed: int = 0) -> dict:
     finally:
         engine.close()
         progress.close()
-    out = {name: summarize(eng, mod, MOTIONS[name][2]) for name, (eng, mod) in raw.items()}
-    for name in out:
-        out[name]["unit"] = UNITS[MOTIONS[name][1]]
-    return out
+    return {name: {**summarize(eng, mod, MOTIONS[name][2]), "unit": UNITS[MOTIONS[name][1]]}
+            for name, (eng, mod) in raw.items()}
 
 
 def summarize(engine: list[float], model: list[float], sign: int) -> dict:
@@ -66,7 +64,7 @@ def summarize(engine: list[float], model: list[float], sign: int) -> dict:
     moving &= np.sign(eng) == sign        # a wall can push back; such a segment tests nothing
     ratio = mod[moving] / eng[moving]
     quartiles = np.percentile(ratio, [25, 75]) if len(ratio) else [np.nan, np.nan]
-    return {"segments": int(len(eng)), "segments_moving": int(moving.sum()),
+    return {"segments": len(eng), "segments_moving": int(moving.sum()),
             "engine_motion": _round(np.median(eng)), "model_motion": _round(np.median(mod)),
             "ratio_median": _round(np.median(ratio) if len(ratio) else np.nan),
             "ratio_quartiles": [_round(q) for q in quartiles],

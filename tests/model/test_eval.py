@@ -2,6 +2,7 @@
 measure reads motion right, the engine replays reach the captured states, a frozen world
 scores nothing, and the report's figures are the right ones."""
 import argparse
+import itertools
 import json
 
 import cv2
@@ -92,12 +93,12 @@ def test_flow_on_an_engine_turn_has_the_projections_sign_and_size():
         per_tic = [np.mean(FX * np.tan(np.arctan(x / FX) + np.radians(d)) - x) for d in [1.758] * 5 + [3.516] * 7]
         for key, sign in (("TURN_LEFT", 1), ("TURN_RIGHT", -1)):
             frames = engine.play(hold({key}, 12) + hold(set(), 4))
-            measured = sum(view_motion(a, b, "pan") for a, b in zip(frames[:12], frames[1:13]))
+            measured = sum(view_motion(a, b, "pan") for a, b in itertools.pairwise(frames[:13]))
             assert 0.7 < sign * measured / sum(per_tic) < 1.1
         walk = engine.play(hold({"MOVE_FORWARD"}, 12))
         back = engine.play(hold(set(), 60) + hold({"MOVE_BACKWARD"}, 12))[60:]
-        assert sum(view_motion(a, b, "zoom") for a, b in zip(walk[:-1], walk[1:])) > 0.02
-        assert sum(view_motion(a, b, "zoom") for a, b in zip(back[:-1], back[1:])) < -0.02
+        assert sum(view_motion(a, b, "zoom") for a, b in itertools.pairwise(walk)) > 0.02
+        assert sum(view_motion(a, b, "zoom") for a, b in itertools.pairwise(back)) < -0.02
     finally:
         engine.close()
 
