@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from model.nets.checkpoint import read_tensors
-from model.nets.geonets import GeoConfig, GeoWorld, make_prior
+from model.nets.geonets import GeoConfig, GeoWorld, make_prior, recall
 from model.play.errors import UserError
 from model.play.pack import WorldPack
 
@@ -35,11 +35,16 @@ class TorchGeoBackend:
         frame = self._t(frame)
         depth, weapon_logit = self.world.depth(frame)
         motion = self.world.motion(self._t(actions), self._t(motions), depth)
-        out = (*make_prior(frame, depth, weapon_logit, motion), motion)
+        out = (*make_prior(frame, depth, weapon_logit, motion), motion, depth)
         return [o.cpu().numpy() for o in out]
+
+    @torch.inference_mode()
+    def recall(self, frame, depth, motion):
+        warped, valid = recall(self._t(frame), self._t(depth), self._t(motion))
+        return warped.cpu().numpy(), valid.cpu().numpy()
 
     @torch.inference_mode()
     def paint(self, **inputs) -> np.ndarray:
         t = {k: self._t(v) for k, v in inputs.items()}
         return self.world.painter(t["x_tau"], t["tau"], t["prior"], t["valid"], t["prev"], t["weapon"],
-                                  t["action"], t["ctx_noise"]).cpu().numpy()
+                                  t["action"], t["ctx_noise"], t["memory"], t["memory_valid"]).cpu().numpy()

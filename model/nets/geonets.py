@@ -148,10 +148,12 @@ def noise_embedding(tau: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class Painter(nn.Module):
-    """x0-prediction of the next frame from its noisy version, the warped prior and the
-    previous frame; conditioned on the noise level, the context-noise level and the action."""
+    """x0-prediction of the next frame from its noisy version, the warped prior, the previous
+    frame and the recalled memory (model.play.memory; zeros where there is none), conditioned
+    on the noise level, the context-noise level and the action. It learns when to trust the
+    warp and when the memory, and paints only what neither covers."""
 
-    IN = 3 + 3 + 1 + 3 + 1            # x_tau, prior, valid, previous frame, weapon
+    IN = 3 + 3 + 1 + 3 + 1 + 3 + 1    # x_tau, prior, valid, previous frame, weapon, memory, memory_valid
 
     def __init__(self, cfg: GeoConfig):
         super().__init__()
@@ -162,10 +164,10 @@ class Painter(nn.Module):
         nn.init.zeros_(self.net.head.weight)
         nn.init.zeros_(self.net.head.bias)
 
-    def forward(self, x_tau, tau, prior, valid, prev, weapon, action, ctx_noise):
+    def forward(self, x_tau, tau, prior, valid, prev, weapon, action, ctx_noise, memory, memory_valid):
         c = torch.cat([noise_embedding(tau, self.cfg.cond_dim), noise_embedding(ctx_noise, self.cfg.cond_dim),
                        action], dim=1)
-        x = torch.cat([x_tau, prior, valid, prev, weapon], dim=1)
+        x = torch.cat([x_tau, prior, valid, prev, weapon, memory, memory_valid], dim=1)
         return prior + self.net(x, self.cond(c))
 
 
@@ -188,8 +190,14 @@ class GeoWorld(nn.Module):
         self.painter = Painter(cfg)
 
     def observe(self, frame, actions, motions):
-        """What geometry says about the next frame: prior, valid, weapon, and the motion."""
+        """What geometry says about the next frame: prior, valid, weapon, the motion, and the
+        frame's own depth (the memory keeps it with the frame)."""
         depth, weapon_logit = self.depth(frame)
         motion = self.motion(actions, motions, depth)
         prior, valid, weapon = make_prior(frame, depth, weapon_logit, motion)
-        return prior, valid, weapon, motion
+        return prior, valid, weapon, motion, depth
+
+
+def recall(frame, depth, motion):
+    """A keyframe seen from the new camera: the memory's prior and what it covers."""
+    return reproject(frame, depth, motion)

@@ -1,10 +1,12 @@
 """The geometry-aware world at play time: one session step per 40 ms frame.
 
-    prior, valid, weapon, motion = observe(frame_t, actions, motions)   # depth + motion + warp
-    x0 = paint(x_tau, tau, prior, valid, frame_t, weapon, action, ctx)  # 1-4 Euler steps
+    prior, valid, weapon, motion, depth = observe(frame_t, actions, motions)  # depth, motion, warp
+    memory, memory_valid = recall(keyframe, its depth, motion keyframe -> new camera)
+    x0 = paint(x_tau, tau, prior, valid, frame_t, weapon, action, ctx, memory, memory_valid)
 
-The context is fixed-size: the newest frame and rings of the last K actions and camera
-motions (the motion net's inputs). Every frame is quantized to uint8 before it becomes
+The context is fixed-size: the newest frame, rings of the last K actions and camera
+motions (the motion net's inputs), the camera's pose (the sum of its predicted motions)
+and the keyframe memory (model.play.memory). Every frame is quantized to uint8 before it becomes
 the next context, exactly as the player shows it and as the training frames were, so a
 replay from the same inputs rebuilds the same frames bit for bit.
 """
@@ -16,12 +18,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from model.play.errors import UserError
+from model.play.memory import KeyframeMemory, MemorySnapshot, advance_pose
 from model.play.pack import WorldPack
 from model.play.sampler import SamplerSettings
 from model.play.seeds import SceneSeed
 from model.play.world import N_BUTTONS
 
-GEO_MODELS = ("observe", "painter")          # the ONNX files a geometry pack needs
+GEO_MODELS = ("observe", "recall", "painter")   # the ONNX files a geometry pack needs
+MEMORY_KEYFRAMES = 64                          # 64 x 86 KB: 5.5 MB of keyframes at most
 
 
 @dataclass
@@ -45,6 +49,8 @@ class GeoSnapshot:
     actions: np.ndarray
     motions: np.ndarray
     rng_state: dict
+    pose: np.ndarray
+    memory: MemorySnapshot
 
 
 def to_float(frame_u8: np.ndarray) -> np.ndarray:
@@ -72,6 +78,9 @@ class OrtGeoBackend:
     def paint(self, **inputs) -> np.ndarray:
         return self._sessions["painter"].run(None, inputs)[0]
 
+    def recall(self, frame, depth, motion):
+        return self._sessions["recall"].run(None, {"frame": frame, "depth": depth, "motion": motion})
+
 
 class GeoSession:
     """reset / step / snapshot / restore, as `runtime.WorldSession`."""
@@ -86,6 +95,9 @@ class GeoSession:
         self._frame = None
         self._actions = np.zeros((self.history, N_BUTTONS), np.float32)   # applied before now, oldest first
         self._motions = np.zeros((self.history, 4), np.float32)
+        self._pose = np.zeros(4)                   # x, y, eye z, yaw: the session's own coordinates
+        self.memory = KeyframeMemory(MEMORY_KEYFRAMES, pack.frame_hw)
+        self.memory_share = 0.0                    # of the last frame: pixels only the memory covered
 
     @property
     def backend_name(self) -> str:
@@ -112,6 +124,9 @@ class GeoSession:
             last = np.asarray(seed.actions[-(self.history - 1):], np.float32)
             self._actions[-len(last) - 1:-1] = last
         self._motions = np.zeros((self.history, 4), np.float32)
+        self._pose = np.zeros(4)
+        self.memory.clear()
+        self.memory_share = 0.0
         self.frame_index = len(seed.frames) - 1
         self._frame = np.ascontiguousarray(seed.frames[-1]).copy()
         return self._frame
@@ -123,25 +138,45 @@ class GeoSession:
         a = np.asarray(action, np.float32).reshape(N_BUTTONS)
         actions = np.concatenate([self._actions[1:], a[None]])          # K actions, the current last
         prev = to_float(self._frame)
-        prior, valid, weapon, motion = self.backend.observe(prev, actions[None], self._motions[None])
+        prior, valid, weapon, motion, depth = self.backend.observe(prev, actions[None], self._motions[None])
+        motion = np.asarray(motion, np.float32).reshape(4)
+        pose = advance_pose(self._pose, motion)
+        memory, memory_valid = self._recall(depth, pose, valid)
         t1 = time.perf_counter()
-        x0, pass_ms = self._paint(prior, valid, prev, weapon, a)
+        x0, pass_ms = self._paint(prior, valid, prev, weapon, a, memory, memory_valid)
         t2 = time.perf_counter()
         self._frame = to_u8(np.asarray(x0))
-        self._actions = actions
-        self._motions = np.concatenate([self._motions[1:], np.asarray(motion, np.float32).reshape(1, 4)])
+        self._actions, self._pose = actions, pose
+        self._motions = np.concatenate([self._motions[1:], motion[None]])
         self.frame_index += 1
         self.timings = GeoTimings(dynamics_ms=(t2 - t1) * 1e3, geometry_ms=(t1 - t0) * 1e3,
                                   other_ms=(time.perf_counter() - t2) * 1e3, passes=len(pass_ms), pass_ms=pass_ms)
         return self._frame
 
-    def _paint(self, prior, valid, prev, weapon, action):
+    def _recall(self, depth, pose: np.ndarray, valid):
+        """Keep the current frame if it shows something new; recall what saw the next view."""
+        shape = (1, 1) + tuple(self.pack.frame_hw)
+        if not self.settings.memory:
+            self.memory_share = 0.0
+            return np.zeros((1, 3) + shape[2:], np.float32), np.zeros(shape, np.float32)
+        self.memory.consider(self._frame, np.asarray(depth)[0], self._pose, self.frame_index)
+        found = self.memory.recall(pose, self.frame_index + 1)
+        if found is None:
+            self.memory_share = 0.0
+            return np.zeros((1, 3) + shape[2:], np.float32), np.zeros(shape, np.float32)
+        frame, depth_k, motion = found
+        memory, memory_valid = self.backend.recall(to_float(frame), depth_k[None], motion[None])
+        self.memory_share = float(((np.asarray(memory_valid) > 0.5) & (np.asarray(valid) < 0.5)).mean())
+        return np.asarray(memory, np.float32), np.asarray(memory_valid, np.float32)
+
+    def _paint(self, prior, valid, prev, weapon, action, memory, memory_valid):
         """Euler steps of the straight path x_tau = (1 - tau) x0 + tau noise, tau 1 -> 0.
         Returns the clean frame and the milliseconds of each pass."""
         taus = np.linspace(1.0, 0.0, self.settings.steps + 1, dtype=np.float32)
         x = self._rng.standard_normal(prev.shape, dtype=np.float32)
         fixed = {"prior": prior, "valid": valid, "prev": prev, "weapon": weapon, "action": action[None],
-                 "ctx_noise": np.array([self.settings.ctx_noise], np.float32)}
+                 "ctx_noise": np.array([self.settings.ctx_noise], np.float32), "memory": memory,
+                 "memory_valid": memory_valid}
         last, pass_ms = None, []
         for k in range(self.settings.steps):
             tic = time.perf_counter()
@@ -156,7 +191,7 @@ class GeoSession:
 
     def snapshot(self) -> GeoSnapshot:
         return GeoSnapshot(self.frame_index, self._frame, self._actions.copy(), self._motions.copy(),
-                           self._rng.bit_generator.state)
+                           self._rng.bit_generator.state, self._pose.copy(), self.memory.snapshot())
 
     def restore(self, snap: GeoSnapshot) -> np.ndarray:
         if not isinstance(snap, GeoSnapshot):
@@ -164,6 +199,8 @@ class GeoSession:
         self.frame_index, self._frame = snap.frame_index, snap.frame
         self._actions, self._motions = snap.actions.copy(), snap.motions.copy()
         self._rng.bit_generator.state = snap.rng_state
+        self._pose = snap.pose.copy()
+        self.memory.restore(snap.memory)
         return self._frame
 
 

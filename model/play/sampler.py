@@ -21,6 +21,7 @@ class SamplerSettings:
     ctx_noise: float = 0.0          # noise level the context frames are written at
     adaptive: bool = False          # DISK-style: skip later steps when the latent settles
     adaptive_threshold: float = 0.02
+    memory: bool = True             # geometry worlds: recall keyframes into new views (model.play.memory)
 
     def checked(self) -> "SamplerSettings":
         if self.steps not in DENOISE_STEPS:

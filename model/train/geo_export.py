@@ -1,8 +1,10 @@
 """Export of the geometry-aware world: two ONNX graphs and a world pack.
 
-    observe.onnx  frame (1,3,96,128), actions (1,K,8), motions (1,K,4)
-                  -> prior (1,3,96,128), valid (1,1,96,128), weapon (1,1,96,128), motion (1,4)
-    painter.onnx  x_tau, tau (1,), prior, valid, prev, weapon, action (1,8), ctx_noise (1,) -> x0
+    observe.onnx  frame (1,3,96,128), actions (1,K,8), motions (1,K,4) -> prior (1,3,96,128),
+                  valid (1,1,96,128), weapon (1,1,96,128), motion (1,4), depth (1,96,128)
+    recall.onnx   frame (1,3,96,128), depth (1,96,128), motion (1,4) -> memory, memory_valid
+    painter.onnx  x_tau, tau (1,), prior, valid, prev, weapon, action (1,8), ctx_noise (1,),
+                  memory, memory_valid -> x0
 
 The warp (GridSample) runs inside observe.onnx, so the runtime needs nothing but ONNX Runtime.
 """
@@ -15,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from model.nets.checkpoint import atomic_save, round_to
-from model.nets.geonets import GEO_PRESETS, GeoConfig, GeoWorld, make_prior
+from model.nets.geonets import GEO_PRESETS, GeoConfig, GeoWorld, make_prior, recall
 from model.play.pack import sha256_file
 from model.play.world import BUTTONS, FPS, FRAME_H, FRAME_W, N_BUTTONS
 from model.train.export import FREEDOOM_LICENCE, OPSET, write_world_json
@@ -33,7 +35,12 @@ class Observe(nn.Module):
         depth, weapon_logit = self.world.depth(frame)
         motion = self.world.motion(actions, motions, depth)
         prior, valid, weapon = make_prior(frame, depth, weapon_logit, motion)
-        return prior, valid, weapon, motion
+        return prior, valid, weapon, motion, depth
+
+
+class Recall(nn.Module):
+    def forward(self, frame, depth, motion):
+        return recall(frame, depth, motion)
 
 
 def load_geo_run(run: Path) -> tuple[GeoWorld, dict]:
@@ -63,10 +70,13 @@ def export_geo_onnx(world: GeoWorld, out: Path) -> dict[str, Path]:
     mask = torch.zeros(1, 1, FRAME_H, FRAME_W)
     specs = {
         "observe": (Observe(world), (img, torch.zeros(1, k, N_BUTTONS), torch.zeros(1, k, 4)),
-                    ["frame", "actions", "motions"], ["prior", "valid", "weapon", "motion"]),
+                    ["frame", "actions", "motions"], ["prior", "valid", "weapon", "motion", "depth"]),
+        "recall": (Recall(), (img, torch.full((1, FRAME_H, FRAME_W), 100.0), torch.zeros(1, 4)),
+                   ["frame", "depth", "motion"], ["memory", "memory_valid"]),
         "painter": (world.painter, (img, torch.ones(1), img, mask, img, mask, torch.zeros(1, N_BUTTONS),
-                                    torch.zeros(1)),
-                    ["x_tau", "tau", "prior", "valid", "prev", "weapon", "action", "ctx_noise"], ["x0"]),
+                                    torch.zeros(1), img, mask),
+                    ["x_tau", "tau", "prior", "valid", "prev", "weapon", "action", "ctx_noise", "memory",
+                     "memory_valid"], ["x0"]),
     }
     out.mkdir(parents=True, exist_ok=True)
     paths = {}

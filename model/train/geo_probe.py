@@ -41,8 +41,10 @@ def paint(world, prior, valid, prev, weapon, action, steps: int, seed: int = 0) 
     x = torch.randn(prev.shape, generator=g)
     taus = torch.linspace(1.0, 0.0, steps + 1)
     ctx = torch.zeros(len(prev))
+    blank = torch.zeros_like(prev)                       # one step ahead: nothing to recall
     for k in range(steps):
-        x0 = world.painter(x, taus[k].expand(len(prev)), prior, valid, prev, weapon, action, ctx)
+        x0 = world.painter(x, taus[k].expand(len(prev)), prior, valid, prev, weapon, action, ctx, blank,
+                           blank[:, :1])
         x = x0 + (taus[k + 1] / taus[k]) * (x - x0)
     return x0
 

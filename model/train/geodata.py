@@ -30,6 +30,7 @@ class GeoData:
     base: FrameData
     depth: np.ndarray       # (N, 96, 128) uint8 depth levels, 1..255; 0 on the weapon sprite
     motion: np.ndarray      # (N, 4) float32: the camera's motion from frame i to i+1 (0 at an episode's end)
+    pose: np.ndarray        # (N, 4) float32: the camera at frame i: x, y, eye z, yaw (degrees)
 
     def __len__(self) -> int:
         return len(self.base)
@@ -42,7 +43,7 @@ class GeoData:
         return ok
 
 
-def _geometry_of(path, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _geometry_of(path, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     arrays = load_npz(path)
     missing = [k for k in GEOMETRY_KEYS if k not in arrays]
     if missing:
@@ -53,26 +54,28 @@ def _geometry_of(path, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pose, eye = torch.from_numpy(arrays["pose"][keep]), torch.from_numpy(arrays["camera_z"][keep])
     motion = torch.zeros(len(pose), 4)
     motion[:-1] = motion_between(pose[:-1], pose[1:], eye[:-1], eye[1:])
-    return depth, motion.numpy()
+    camera = torch.stack([pose[:, 0], pose[:, 1], eye, pose[:, 3]], dim=1)
+    return depth, motion.numpy(), camera.numpy()
 
 
 def load_geo(dirs, max_frames: int | None = None, exclude_maps=(), only_maps=None) -> GeoData:
     """Frames as `load_frames` gives them, with the geometry of the same frames."""
     base = load_frames(dirs, max_frames, exclude_maps, only_maps, keep_index=True)
-    depths, motions = [], []
+    depths, motions, poses = [], [], []
     for path, keep in zip(shard_paths(dirs), base.kept):
         if keep is not None and len(keep):
-            d, m = _geometry_of(path, keep)
+            d, m, c = _geometry_of(path, keep)
             depths.append(d)
             motions.append(m)
-    data = GeoData(base, np.concatenate(depths), np.concatenate(motions))
+            poses.append(c)
+    data = GeoData(base, np.concatenate(depths), np.concatenate(motions), np.concatenate(poses))
     jump = (np.abs(data.motion) > np.array(MAX_STEP)).any(axis=1)
     base.episode = base.episode + np.concatenate([[0], np.cumsum(jump[:-1])])   # a jump starts an episode
     data.motion[~data.has_next] = 0
     return data
 
 
-_CACHED = ("frames", "actions", "episode", "map_index", "depth", "motion")
+_CACHED = ("frames", "actions", "episode", "map_index", "depth", "motion", "pose")
 
 
 def load_geo_cached(dirs, cache: Path, max_frames: int | None = None, exclude_maps=()) -> GeoData:
@@ -84,12 +87,12 @@ def load_geo_cached(dirs, cache: Path, max_frames: int | None = None, exclude_ma
         arrays = {name: np.load(cache / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in _CACHED}
         base = FrameData(arrays["frames"], np.asarray(arrays["actions"]), np.asarray(arrays["episode"]),
                          np.asarray(arrays["map_index"]))
-        return GeoData(base, arrays["depth"], np.asarray(arrays["motion"]))
+        return GeoData(base, arrays["depth"], np.asarray(arrays["motion"]), np.asarray(arrays["pose"]))
     data = load_geo(dirs, max_frames, exclude_maps)
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "key.json").unlink(missing_ok=True)
     parts = {"frames": data.base.frames, "actions": data.base.actions, "episode": data.base.episode,
-             "map_index": data.base.map_index, "depth": data.depth, "motion": data.motion}
+             "map_index": data.base.map_index, "depth": data.depth, "motion": data.motion, "pose": data.pose}
     for name, array in parts.items():
         tmp = cache / f"{name}.tmp.npy"
         np.save(tmp, array, allow_pickle=False)

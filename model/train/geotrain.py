@@ -19,7 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from model.nets.geometry import CAMERA
-from model.nets.geonets import GEO_PRESETS, DepthNet, GeoConfig, MotionNet, Painter, make_prior
+from model.nets.geonets import GEO_PRESETS, DepthNet, GeoConfig, MotionNet, Painter, make_prior, recall
+from model.play.memory import MIN_AGE, pick_view, relative_motion
 from model.nets.tokenizer import frames_to_float
 from model.play.progress import Progress
 from model.train.geodata import GeoData, load_geo_cached
@@ -27,6 +28,7 @@ from model.train.runs import load_stage, save_stage, stage_config
 from model.train.trainer import HOLDOUT_MAPS
 
 CTX_NOISE_MAX = 0.3           # context noise on the previous frame, in [-1, 1] units (level is an input)
+MEMORY_SPAN, MEMORY_STRIDE = 300, 4   # candidate keyframes: every 4th frame of the last 12 s
 
 
 def history_index(data: GeoData, t: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,8 +129,33 @@ class PainterLoss(nn.Module):
         noise = torch.randn_like(target) + self.offset_noise * torch.randn(self.batch, 3, 1, 1)
         x_tau = (1 - tau) * target + tau * noise
         action = torch.from_numpy(self.data.base.actions[t]).float()
-        pred = self.painter(x_tau, tau.flatten(), prior, valid, prev, weapon, action, ctx)
+        memory, memory_valid = self._memory(t + 1, rng)
+        pred = self.painter(x_tau, tau.flatten(), prior, valid, prev, weapon, action, ctx, memory, memory_valid)
         return F.mse_loss(pred.float(), target)
+
+    @torch.no_grad()
+    def _memory(self, view: np.ndarray, rng: np.random.Generator):
+        """What the memory would recall for each new view: the earlier frame of its episode
+        that saw it best (by play's own rule), reprojected by its predicted depth and the
+        engine's poses; zeros (nothing recalled) where none qualifies, or one time in five."""
+        d = self.data
+        frames, motions, index = [], [], []
+        for i, v in enumerate(view):
+            cand = np.arange(max(0, v - MEMORY_SPAN), v - MIN_AGE + 1)[::-1][::MEMORY_STRIDE]
+            cand = cand[d.base.episode[cand] == d.base.episode[v]] if len(cand) else cand
+            k = pick_view(d.pose[cand].astype(np.float64), v - cand, d.pose[v].astype(np.float64)) if len(cand) else None
+            if k is not None and rng.random() < 0.8:
+                index.append(i)
+                frames.append(d.base.frames[cand[k]])
+                motions.append(relative_motion(d.pose[cand[k]].astype(np.float64), d.pose[v].astype(np.float64)))
+        memory = torch.zeros(len(view), 3, *d.base.frames.shape[1:3])
+        memory_valid = torch.zeros(len(view), 1, *d.base.frames.shape[1:3])
+        if index:
+            image = frames_to_float(torch.from_numpy(np.stack(frames)))
+            depth, _ = self.frozen[0](image)
+            warped, ok = recall(image, depth.float(), torch.from_numpy(np.stack(motions)))
+            memory[index], memory_valid[index] = warped.float(), ok.float()
+        return memory, memory_valid
 
     @torch.no_grad()
     def _prior(self, prev: torch.Tensor, t: np.ndarray):
@@ -143,8 +170,9 @@ class PainterLoss(nn.Module):
         """One step of play from `prev` (frame t): one Euler step, quantized to 8 bits."""
         prior, valid, weapon = self._prior(prev, t)
         action = torch.from_numpy(self.data.base.actions[t]).float()
+        blank = torch.zeros_like(prev)
         x0 = self.painter(torch.randn_like(prev), torch.ones(len(t)), prior, valid, prev, weapon, action,
-                          torch.zeros(len(t)))
+                          torch.zeros(len(t)), blank, blank[:, :1])
         return ((x0.float().clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
 
 

@@ -25,11 +25,11 @@ def test_an_untrained_painter_returns_the_warped_prior():
     world = GeoWorld(GEO_PRESETS["tiny"]).eval()
     frame, actions, motions = (torch.from_numpy(a) for a in _inputs(np.random.default_rng(0)))
     with torch.no_grad():
-        prior, valid, weapon, motion = world.observe(frame, actions, motions)
+        prior, valid, weapon, motion, depth = world.observe(frame, actions, motions)
         out = world.painter(torch.randn_like(frame), torch.ones(1), prior, valid, frame, weapon,
-                            torch.zeros(1, 8), torch.zeros(1))
+                            torch.zeros(1, 8), torch.zeros(1), torch.zeros_like(frame), valid)
     torch.testing.assert_close(out, prior)
-    assert motion.shape == (1, 4) and valid.shape == (1, 1, 96, 128)
+    assert motion.shape == (1, 4) and valid.shape == (1, 1, 96, 128) and depth.shape == (1, 96, 128)
 
 
 def test_the_weapon_stays_in_place_on_screen():
@@ -49,10 +49,14 @@ def test_onnx_graphs_match_torch(geo_pack):
     cpu, ref = world.session(backend="cpu").backend, world.session(backend="torch").backend
     frame, actions, motions = _inputs(np.random.default_rng(1))
     got, want = cpu.observe(frame, actions, motions), ref.observe(frame, actions, motions)
-    for name, a, b in zip(("prior", "valid", "weapon", "motion"), got, want):
-        assert np.abs(a - b).mean() < 2e-3, name
+    for name, a, b in zip(("prior", "valid", "weapon", "motion", "depth"), got, want):
+        assert np.abs(a - b).mean() < 2e-3 * max(1.0, float(np.abs(b).mean())), name
+    motion = np.array([[30.0, 20.0, -5.0, 1.0]], np.float32)
+    for a, b in zip(cpu.recall(frame, want[4], motion), ref.recall(frame, want[4], motion)):
+        assert np.abs(a - b).mean() < 2e-3
     feed = {"x_tau": frame, "tau": np.ones(1, np.float32), "prior": want[0], "valid": want[1], "prev": frame,
-            "weapon": want[2], "action": actions[:, -1], "ctx_noise": np.zeros(1, np.float32)}
+            "weapon": want[2], "action": actions[:, -1], "ctx_noise": np.zeros(1, np.float32),
+            "memory": frame, "memory_valid": want[1]}
     np.testing.assert_allclose(cpu.paint(**feed), ref.paint(**feed), atol=2e-3)
 
 
@@ -86,7 +90,7 @@ def test_one_image_seed_starts_with_no_history(geo_pack):
     assert session.step(np.zeros(8, np.uint8)).shape == first.shape
 
 
-@pytest.mark.parametrize("role", ["observe", "painter"])
+@pytest.mark.parametrize("role", ["observe", "recall", "painter"])
 def test_a_missing_or_tampered_geometry_model_is_refused_by_name(geo_pack, tmp_path, role):
     pack = tmp_path / "pack"
     shutil.copytree(geo_pack, pack)
