@@ -61,7 +61,7 @@ def run_bench(world_id, frames: int, backend: str, denoise_steps=None, show_prog
     actions = bench_actions(frames + WARMUP)
     for a in actions[:WARMUP]:
         session.step(a)
-    step_ms, stages = np.zeros(frames), np.zeros((frames, 3))
+    step_ms, stages = np.zeros(frames), np.zeros((frames, 4))
     pass_ms = np.zeros((frames, 4))
     rss = []
     progress = Progress(frames, "bench") if show_progress else None
@@ -70,7 +70,8 @@ def run_bench(world_id, frames: int, backend: str, denoise_steps=None, show_prog
         session.step(a)
         step_ms[i] = (time.perf_counter() - t) * 1e3
         tm = session.timings
-        stages[i] = tm.dynamics_ms, tm.decode_ms, step_ms[i] - tm.dynamics_ms - tm.decode_ms
+        geometry = getattr(tm, "geometry_ms", 0.0)       # depth, motion, warp and memory (geometry worlds)
+        stages[i] = tm.dynamics_ms, tm.decode_ms, geometry, step_ms[i] - tm.dynamics_ms - tm.decode_ms - geometry
         pass_ms[i, :len(tm.pass_ms)] = tm.pass_ms
         if i % 100 == 0:
             rss.append(rss_mb())
@@ -84,9 +85,9 @@ def run_bench(world_id, frames: int, backend: str, denoise_steps=None, show_prog
         "fps": round(frames / (step_ms.sum() / 1e3), 2),
         "p50_step_ms": round(float(np.percentile(step_ms, 50)), 2),
         "p99_step_ms": round(float(np.percentile(step_ms, 99)), 2),
-        "stages_ms": {"dynamics": round(float(stages[:, 0].mean()), 2),
-                      "decode": round(float(stages[:, 1].mean()), 2),
-                      "other": round(float(stages[:, 2].mean()), 2)},
+        "stages_ms": {name: round(float(stages[:, k].mean()), 2)
+                      for k, name in enumerate(("dynamics", "decode", "geometry", "other"))},
+        "memory_keyframes": getattr(getattr(session, "memory", None), "count", None),
         "pass_ms": [round(float(pass_ms[:, k].mean()), 2) for k in range(session.steps)],
         **_drift(step_ms),
         "rss_mb_first": round(rss[0], 1), "rss_mb_last": round(rss[-1], 1),

@@ -64,7 +64,18 @@ def test_bench_json(tiny_pack, capsys):
     result = json.loads(out)
     assert result["backend"] == "cpu" and result["frames"] == 30
     assert result["fps"] > 0 and result["p99_step_ms"] >= result["p50_step_ms"] > 0
-    assert set(result["stages_ms"]) == {"dynamics", "decode", "other"}
+    assert set(result["stages_ms"]) == {"dynamics", "decode", "geometry", "other"}
+    assert result["stages_ms"]["geometry"] == 0 and result["memory_keyframes"] is None
+
+
+def test_bench_json_of_a_geometry_world(geo_pack, capsys):
+    code, out, err = run_cli(capsys, "bench", "--world", str(geo_pack), "--frames", "30", "--json",
+                             "--backend", "cpu")
+    assert code == 0, err
+    result = json.loads(out)
+    stages = result["stages_ms"]
+    assert stages["decode"] == 0 and stages["geometry"] > 0 and stages["dynamics"] > 0
+    assert result["memory_keyframes"] >= 1 and len(result["pass_ms"]) == 2
 
 
 def test_seeds_lists(tiny_pack, capsys):
