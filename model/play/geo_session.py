@@ -115,6 +115,12 @@ class GeoSession:
     def frame(self) -> np.ndarray:
         return self._frame
 
+    @property
+    def pose(self) -> np.ndarray:
+        """The camera (x, y, eye z, yaw degrees) in the session's own coordinates: the sum of
+        the model's predicted motions since reset (nothing comes from an engine)."""
+        return self._pose.copy()
+
     def reset(self, seed: SceneSeed, rng_seed: int = 0) -> np.ndarray:
         """Start from the seed's last frame; its actions, if any, fill the action history.
         The camera is taken to be at rest: the seed says nothing of its motion."""
