@@ -24,7 +24,7 @@ def save(fig: Figure, path: Path) -> None:
 
 
 def psnr_plot(path: Path, report: dict, title: str) -> None:
-    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(7.5, 5.5), layout="constrained")
     ax = fig.add_subplot()
     for key, label, colour in (("seen_maps", "seen maps", "tab:blue"), ("unseen_maps", "unseen maps", "tab:green")):
         if key not in report:
@@ -44,7 +44,7 @@ def psnr_plot(path: Path, report: dict, title: str) -> None:
     seconds = ax.secondary_xaxis("top", functions=(lambda s: s / FPS, lambda t: t * FPS))
     seconds.set_xlabel("horizon (s)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    fig.legend(loc="outside lower center", fontsize=7, ncol=2)     # below the axes: off the curves
     ax.set_title(f"{title}: PSNR against the engine")
     save(fig, path)
 

@@ -87,7 +87,7 @@ def _response_section(response: dict) -> str:
         q = r["ratio_quartiles"]
         rows.append(f"| {name.replace('_', ' ')} | {_f(r['engine_motion'], '.3f')} {r['unit']} | "
                     f"{_f(r['model_motion'], '.3f')} {r['unit']} | {_f(r['ratio_median'], '.3f')} "
-                    f"({_f(q[0], '.2f')}–{_f(q[1], '.2f')}) | {_f(r['right_direction'], '.0%')} | "
+                    f"({_f(q[0], '.3f')}–{_f(q[1], '.3f')}) | {_f(r['right_direction'], '.0%')} | "
                     f"{r['segments']} ({r['segments_moving']}) |")
     return "\n".join(rows)
 

@@ -69,7 +69,8 @@ def summarize(engine: list[float], model: list[float], sign: int) -> dict:
             "ratio_median": _round(np.median(ratio) if len(ratio) else np.nan),
             "ratio_quartiles": [_round(q) for q in quartiles],
             "right_direction": _round(np.mean(ratio >= TURNED) if len(ratio) else np.nan),
-            "engine_right_direction": _round(np.mean(np.sign(eng) == sign))}
+            "engine_right_direction": _round(np.mean(np.sign(eng) == sign)),
+            "per_segment": {"engine": [_round(v) for v in eng], "model": [_round(v) for v in mod]}}
 
 
 def turn_probe(play) -> dict:

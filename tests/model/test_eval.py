@@ -188,7 +188,7 @@ def test_psnr_plot_has_units_legend_baselines_and_a_dated_title(tmp_path, monkey
     ax = figures[0].axes[0]
     assert "freedoom" in ax.get_title() and "2026-12-01" in ax.get_title()
     assert "(dB)" in ax.get_ylabel() and "40 ms" in ax.get_xlabel()
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in figures[0].legends[0].get_texts()]
     assert any("copy last frame" in t for t in labels) and any("tokenizer ceiling" in t for t in labels)
 
 
