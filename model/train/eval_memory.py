@@ -50,7 +50,7 @@ def memory_tests(session, starts, out_dir: Path, rng_seed: int = 0) -> dict:
     model; a contact sheet of the first look-back."""
     engine = Engine()
     rows = {k: [] for k in ("engine_lookback", "model_lookback", "engine_turn", "model_turn",
-                            "engine_revisit", "model_revisit")}
+                            "engine_revisit", "model_revisit", "engine_walk", "model_walk")}
     progress = Progress(len(starts), "eval look-back")
     try:
         for n, start in enumerate(starts):
@@ -64,8 +64,7 @@ def memory_tests(session, starts, out_dir: Path, rng_seed: int = 0) -> dict:
             script, marks = revisit_script()
             real, gen = both_play(engine, session, start, script, rng_seed + n)
             if real is not None:
-                rows["engine_revisit"].append(score(real, marks))
-                rows["model_revisit"].append(score(gen, marks))
+                _add_revisit(rows, real, gen, marks)
             progress(n + 1)
     finally:
         engine.close()
@@ -81,6 +80,15 @@ def _add_lookback(rows: dict, real: np.ndarray, gen: np.ndarray, marks, sign: in
     rows["model_turn"].append(sign * held_motion(gen, SETTLE_TICS, TURN_TICS, "pan"))
 
 
+def _add_revisit(rows: dict, real: np.ndarray, gen: np.ndarray, marks) -> None:
+    """Scores, and the walk forward's zoom: a world that barely moves keeps the start view
+    on return too, so the score alone does not show memory."""
+    rows["engine_revisit"].append(score(real, marks))
+    rows["model_revisit"].append(score(gen, marks))
+    rows["engine_walk"].append(held_motion(real, SETTLE_TICS, WALK_TICS, "zoom"))
+    rows["model_walk"].append(held_motion(gen, SETTLE_TICS, WALK_TICS, "zoom"))
+
+
 def lookback_sheet(real: np.ndarray, gen: np.ndarray, marks, scale: int = 2) -> np.ndarray:
     """Start, away, back: engine in the top row, model below, each frame `scale`x."""
     picks = [f[i] for f in (real, gen) for i in marks]
@@ -90,10 +98,14 @@ def lookback_sheet(real: np.ndarray, gen: np.ndarray, marks, scale: int = 2) -> 
 def memory_figures(rows: dict) -> dict:
     def med(key):
         return round(float(np.median(rows[key])), 3) if rows[key] else None
-    turn = np.asarray(rows["model_turn"]) / np.asarray(rows["engine_turn"]) if rows["engine_turn"] else []
+
+    def ratio(kind):
+        eng = np.asarray(rows[f"engine_{kind}"])
+        return round(float(np.median(np.asarray(rows[f"model_{kind}"]) / eng)), 3) if len(eng) else None
+
     return {"lookback_runs": len(rows["engine_lookback"]), "revisit_runs": len(rows["engine_revisit"]),
             "engine_lookback_db": med("engine_lookback"), "model_lookback_db": med("model_lookback"),
             "engine_turn_px": med("engine_turn"), "model_turn_px": med("model_turn"),
-            "turn_ratio": round(float(np.median(turn)), 3) if len(turn) else None,
-            "engine_revisit_db": med("engine_revisit"), "model_revisit_db": med("model_revisit"),
+            "turn_ratio": ratio("turn"), "engine_revisit_db": med("engine_revisit"),
+            "model_revisit_db": med("model_revisit"), "walk_ratio": ratio("walk"),
             "per_run": {k: [round(float(v), 3) for v in vals] for k, vals in rows.items()}}

@@ -44,7 +44,7 @@ def summary(report: dict) -> str:
         m = report["memory"]
         lines.append(f"look-back engine {_f(m['engine_lookback_db'])} dB, model {_f(m['model_lookback_db'])} dB "
                      f"(turn model/engine {_f(m['turn_ratio'], '.3f')}); revisit engine {_f(m['engine_revisit_db'])} dB, "
-                     f"model {_f(m['model_revisit_db'])} dB")
+                     f"model {_f(m['model_revisit_db'])} dB (walk model/engine {_f(m.get('walk_ratio'), '.3f')})")
     if "long" in report:
         lo = report["long"]
         marks = ", ".join(f"{k} {v:.3f}" for k, v in lo["sharpness_ratio"].items()) or "no mark reached"
@@ -101,7 +101,8 @@ def _memory_section(m: dict) -> str:
         f"| revisit (2 s forward, 2 s back) | {_f(m['engine_revisit_db'])} | {_f(m['model_revisit_db'])} | "
         f"{m['revisit_runs']} |", "",
         f"The turn away: engine {_f(m['engine_turn_px'], '.1f')} px, model {_f(m['model_turn_px'], '.1f')} px "
-        f"(model ÷ engine {_f(m['turn_ratio'], '.3f')}): a frozen picture scores 0 dB and a ratio of 0."])
+        f"(model ÷ engine {_f(m['turn_ratio'], '.3f')}); the walk forward's zoom, model ÷ engine "
+        f"{_f(m.get('walk_ratio'), '.3f')}. A frozen picture scores 0 dB and ratios of 0."])
 
 
 def _long_section(lo: dict) -> str:

@@ -132,7 +132,7 @@ def test_a_frozen_world_neither_moves_nor_remembers(engine_data, tmp_path):
     assert memory["lookback_runs"] == 2 and memory["engine_lookback_db"] > 12
     assert memory["model_lookback_db"] == 0.0 and memory["turn_ratio"] == 0.0
     assert memory["engine_turn_px"] > 60                  # ~90° in the direction turned
-    assert memory["model_revisit_db"] == 0.0
+    assert memory["model_revisit_db"] == 0.0 and memory["walk_ratio"] == 0.0
     sheet = cv2.imread(str(tmp_path / "lookback_contact_sheet.png"))
     assert sheet.shape == (2 * 2 * FRAME_H, 3 * 2 * FRAME_W, 3)
 
