@@ -34,8 +34,9 @@ def psnr_plot(path: Path, report: dict, title: str) -> None:
         ax.plot(steps, r["curve_psnr"], color=colour, label=f"model, {label}")
         ax.plot(steps, r["curve_copy_psnr"], color=colour, ls="--", label=f"copy last frame, {label}")
         hs = sorted(int(h) for h in r["horizons"])
-        ax.plot(hs, [r["horizons"][str(h)]["ceiling_psnr"] for h in hs], color=colour, ls=":", marker="o",
-                label=f"tokenizer ceiling, {label}")
+        if r["horizons"][str(hs[0])]["ceiling_psnr"] is not None:       # pixel-space worlds have none
+            ax.plot(hs, [r["horizons"][str(h)]["ceiling_psnr"] for h in hs], color=colour, ls=":", marker="o",
+                    label=f"tokenizer ceiling, {label}")
         if "teacher_forced" in r:
             ax.plot([1], [r["teacher_forced"]["psnr"]], color=colour, marker="*", ms=12, ls="none",
                     label=f"teacher-forced horizon 1, {label}")

@@ -21,6 +21,13 @@ TABLE = ("| {label} | {h} | {psnr:.2f} ({copy_psnr:.2f}) | {ceiling_psnr:.2f} | 
          "| {label} | 1, teacher-forced ({windows} windows) | {psnr:.2f} ({copy_psnr:.2f}) | | | |")
 
 
+class _Missing(float):
+    """A figure the world does not have (a pixel-space world has no tokenizer ceiling)."""
+
+    def __format__(self, spec: str) -> str:
+        return "—"
+
+
 def _psnr_lines(report: dict, templates: tuple[str, str]) -> list[str]:
     """One line per set and horizon, then the set's teacher-forced line."""
     lines = []
@@ -28,6 +35,7 @@ def _psnr_lines(report: dict, templates: tuple[str, str]) -> list[str]:
         if key not in report:
             continue
         for h, r in report[key]["horizons"].items():
+            r = {k: _Missing() if v is None else v for k, v in r.items()}
             lines.append(templates[0].format(key=key, label=label, h=h, **r))
         if report[key].get("teacher_forced"):
             lines.append(templates[1].format(key=key, label=label, **report[key]["teacher_forced"]))

@@ -117,11 +117,14 @@ ROW_KEYS = ("mse", "copy_mse", "ceiling_mse", "ssim", "copy_ssim", "sharp_gen", 
 
 def _record(r: dict, session, gen, real, last, err: float, copy_err: float) -> None:
     # The ceiling is the world's own tokenizer round trip: no public session call gives it,
-    # so it goes through the session's backend (every backend has encode/decode).
-    recon = np.asarray(session.backend.decode(session.backend.encode(real[None])[0]))
-    for key, value in (("mse", err), ("copy_mse", copy_err), ("ceiling_mse", mse(recon, real)),
-                       ("ssim", ssim(gen, real)), ("copy_ssim", ssim(last, real)), ("sharp_gen", sharpness(gen)),
-                       ("sharp_real", sharpness(real)), ("sharp_ceiling", sharpness(recon))):
+    # so it goes through the session's backend. A pixel-space (geometry) world has no
+    # tokenizer and so no ceiling: its figures stay None.
+    if hasattr(session.backend, "encode"):
+        recon = np.asarray(session.backend.decode(session.backend.encode(real[None])[0]))
+        r["ceiling_mse"].append(mse(recon, real))
+        r["sharp_ceiling"].append(sharpness(recon))
+    for key, value in (("mse", err), ("copy_mse", copy_err), ("ssim", ssim(gen, real)),
+                       ("copy_ssim", ssim(last, real)), ("sharp_gen", sharpness(gen)), ("sharp_real", sharpness(real))):
         r[key].append(value)
 
 
@@ -151,13 +154,17 @@ def horizon_figures(r: dict) -> dict:
     copy-last's average (28 to 38 dB at horizon 1 depending on how many of them a sample has)."""
     out = {}
     for name in ("", "copy_", "ceiling_"):
+        if not r[f"{name}mse"]:                                    # no tokenizer: no ceiling
+            out[f"{name}psnr"] = out[f"{name}psnr_frame_mean"] = None
+            continue
         out[f"{name}psnr"] = round(psnr_from_mse(float(np.mean(r[f"{name}mse"]))), 3)
         out[f"{name}psnr_frame_mean"] = round(float(np.mean([psnr_from_mse(m) for m in r[f"{name}mse"]])), 3)
     out["ssim"] = round(float(np.mean(r["ssim"])), 3)
     out["copy_ssim"] = round(float(np.mean(r["copy_ssim"])), 3)
     real = max(float(np.mean(r["sharp_real"])), 1e-9)
     out["sharpness_ratio"] = round(float(np.mean(r["sharp_gen"])) / real, 3)
-    out["ceiling_sharpness_ratio"] = round(float(np.mean(r["sharp_ceiling"])) / real, 3)
+    out["ceiling_sharpness_ratio"] = (round(float(np.mean(r["sharp_ceiling"])) / real, 3)
+                                      if r["sharp_ceiling"] else None)
     return out
 
 
