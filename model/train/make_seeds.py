@@ -6,6 +6,10 @@ down a hall (the depth buffer's centre is far), are lit well enough to read, hav
 contrast, and were not taken while firing or pressing USE. For each map in SEED_MAPS the
 explorer plays fixed-seed episodes and the best-scoring moments, well apart in time, become
 seeds. Deterministic: the same engine and code give the same files.
+
+Each seed also stores its engine origin (model/play/origin.py: the map, the episode's seed and
+every action from the episode's start), so the player's "Compare with engine" view can bring
+the engine to the seed's last frame and play it beside the model.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.play.origin import EngineOrigin
 from model.play.world import BUTTON_INDEX, FRAME_H, FRAME_W, area_resize
 from model.train.capture import (
     MAPS,
@@ -60,11 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     game = make_game(SEED_MAPS[0], 0, depth=True)
     try:
         for number, map_name in enumerate(SEED_MAPS):
-            frames, actions, view = _play(game, map_name, RNG_SEED + number)
+            frames, actions, view, episode_seed = _play(game, map_name, RNG_SEED + number)
             names: set[str] = set()
             for end in _pick(view, actions):
                 name = _seed_name(map_name, view[end], names)
-                _write_seed(args.out, name, frames[end - CONTEXT + 1:end + 1], actions[end - CONTEXT + 1:end])
+                write_seed(args.out, name, frames[end - CONTEXT + 1:end + 1], actions[end - CONTEXT + 1:end],
+                            EngineOrigin(map_name, episode_seed, actions[:end]))
                 print(f"{name}: tic {end}", file=sys.stderr)
     finally:
         game.close()
@@ -72,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _play(game, map_name: str, seed: int):
-    """One explorer episode: engine frames, actions, and per-tic view measurements."""
+    """One explorer episode: engine frames, actions, per-tic view measurements, the episode's seed."""
     rng = np.random.default_rng(seed)
-    start_episode(game, map_name, int(rng.integers(2**31 - 1)))
+    episode_seed = int(rng.integers(2**31 - 1))
+    start_episode(game, map_name, episode_seed)
     policy = make_policy("explorer", rng, map_knowledge(map_name))
     arrays = empty_shard(EPISODE_TICS)
     view = np.zeros((EPISODE_TICS, 5), np.float64)   # centre depth, brightness, contrast, left, right
@@ -83,7 +90,7 @@ def _play(game, map_name: str, seed: int):
         view[t] = _measure(state.screen_buffer, state.depth_buffer)
 
     played = play_episode(game, policy, arrays, 0, EPISODE_TICS, MAPS.index(map_name), watch)
-    return arrays["frames"][:played], arrays["actions"][:played], view[:played]
+    return arrays["frames"][:played], arrays["actions"][:played], view[:played], episode_seed
 
 
 def _measure(frame: np.ndarray, depth: np.ndarray) -> tuple[float, ...]:
@@ -126,9 +133,11 @@ def _seed_name(map_name: str, view: np.ndarray, taken: set[str]) -> str:
     return name
 
 
-def _write_seed(folder: Path, name: str, frames: np.ndarray, actions: np.ndarray) -> None:
+def write_seed(folder: Path, name: str, frames: np.ndarray, actions: np.ndarray, origin: EngineOrigin) -> None:
+    """A scene seed from engine frames (160x120, resized here) and the origin that replays to them."""
     frames = np.stack([area_resize(f, FRAME_H, FRAME_W) for f in frames])
-    write_npz(folder / f"{name}.npz", {"frames": frames, "actions": actions, "name": np.array(name)}, level=9)
+    arrays = {"frames": frames, "actions": actions, "name": np.array(name), **origin.arrays()}
+    write_npz(folder / f"{name}.npz", arrays, level=9)
     write_png(folder / f"{name}.png", frames[-1])
 
 
