@@ -1,4 +1,5 @@
-"""What the HUD shows, measured without Qt: paint rate, paint cost, key-to-frame latency."""
+"""What the HUD shows, measured without Qt: paint rate, paint cost, key-to-frame latency, and
+for a geometry world how much of the view came from its memory."""
 from __future__ import annotations
 
 from collections import deque
@@ -45,10 +46,15 @@ class HudStats:
         out = [f"{self.fps:.1f} fps · model {self.engine_fps:.1f} fps"]
         t = getattr(packet, "timings", None)
         if t is not None:
-            out.append(f"step {t.total_ms:5.1f} ms  dyn {t.dynamics_ms:.1f} · dec {t.decode_ms:.1f} · "
-                       f"other {t.other_ms:.1f}")
+            geometry = getattr(t, "geometry_ms", None)          # a geometry world's depth, motion, warp
+            out.append(f"step {t.total_ms:5.1f} ms  dyn {t.dynamics_ms:.1f} · "
+                       + (f"geo {geometry:.1f}" if geometry is not None else f"dec {t.decode_ms:.1f}")
+                       + f" · other {t.other_ms:.1f}")
         if packet is not None:
             out.append(f"denoise {packet.steps_used}/{packet.steps} steps · {packet.backend}")
+        geo = getattr(packet, "geo", None)
+        if geo is not None:
+            out.append(memory_line(geo))
         if self.latency_ms:
             out.append(f"key→frame {self.latency_ms[-1]:.0f} ms (p50 {self.latency_p50:.0f})")
         else:
@@ -57,6 +63,11 @@ class HudStats:
         out.append(f"paint {paint:.1f} ms · dropped {self.dropped}"
                    + (f" · frame {packet.index}" if packet is not None else ""))
         return out
+
+
+def memory_line(geo) -> str:
+    """How much of the view only the memory supplied, and how full the memory is."""
+    return f"memory {geo.memory_share * 100:.0f}% of view · keyframes {geo.count}/{geo.capacity}"
 
 
 def _push(times: deque, now: float) -> None:

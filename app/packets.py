@@ -31,6 +31,28 @@ class FramePacket:
     backend: str = ""
     event_t: float | None = None         # earliest input event this frame is the first to see
     tick_ms: float = 0.0
+    geo: MapState | None = None          # a geometry world's pose and memory; None for a latent world
+
+
+@dataclass(frozen=True)
+class MapState:
+    """What the map and the HUD show of a geometry session, read in the worker at each frame
+    (the GUI never touches the session). While scrubbing it is the session's newest frame's."""
+    pose: tuple[float, float, float]     # x, y, yaw in degrees: the sum of the model's own motions
+    keyframes: object                    # (K, 2) float64 keyframe positions, in the pose's coordinates
+    count: int                           # keyframes held
+    capacity: int
+    memory_share: float                  # of the frame: the fraction of pixels only the memory covered
+
+    @classmethod
+    def of(cls, session) -> MapState | None:
+        """The state of a session that has a pose and a memory (a GeoSession); None otherwise."""
+        memory = getattr(session, "memory", None)
+        if memory is None or not hasattr(session, "pose"):
+            return None
+        x, y, _z, yaw = (float(v) for v in session.pose)
+        return cls((x, y, yaw), memory.trail(), int(memory.count), int(memory.capacity),
+                   float(session.memory_share))
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,7 @@ class SessionInfo:
     rng_seed: int
     backend: str
     steps: int
+    geometry: bool = False               # the world has poses and a memory (the map can be shown)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from app.packets import FramePacket, SessionInfo
+from app.packets import FramePacket, MapState, SessionInfo
 from app.recording import ActionLog
 from model.play.timeline import Timeline
 
@@ -33,14 +33,15 @@ class Scene:
     def info(self) -> SessionInfo:
         s = self.session
         return SessionInfo(self.world.id, self.seed.name, self.seed.path, self.pack_seed, self.rng_seed,
-                           s.backend_name, s.steps)
+                           s.backend_name, s.steps, geometry=MapState.of(s) is not None)
 
     def packet(self, frame, kind: str, action=None, event_t=None, tick_ms: float = 0.0, index=None) -> FramePacket:
         s = self.session
         return FramePacket(frame=frame, index=s.frame_index if index is None else index,
                            earliest=self.timeline.earliest, latest=s.frame_index, kind=kind, action=action,
                            timings=s.timings if kind == "step" else None, steps=s.steps,
-                           steps_used=s.last_steps_used, backend=s.backend_name, event_t=event_t, tick_ms=tick_ms)
+                           steps_used=s.last_steps_used, backend=s.backend_name, event_t=event_t, tick_ms=tick_ms,
+                           geo=MapState.of(s))
 
     def reset(self) -> np.ndarray:
         self.log.event("reset")

@@ -27,6 +27,7 @@ class Settings:
     smooth: bool = False                    # smooth (bilinear) or nearest scaling
     hud: bool = True
     gallery: bool = True
+    minimap: bool = False                   # the map of where you have been (geometry worlds)
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -1,7 +1,7 @@
 """The main window: the frame, the HUD, the gallery, the controls; input in, commands out.
 
-Owns the world thread (the worker), live audio and gamepad polling, and stops all three on
-close. Keys become plain names (app/keys.py) at once; held keys go to the shared input
+Owns the world thread (the worker), live audio and gamepad polling, and (while the "Compare
+with engine" view is open) the engine's thread, and stops them all on close. Keys become plain names (app/keys.py) at once; held keys go to the shared input
 state the worker reads each tick; PAUSE/RESET/REWIND keys become world-thread commands.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.audio import LiveAudio, SoundDeviceOutput
 from app.bindings_dialog import BindingsDialog
+from app.compare import CompareDock, compare_unavailable
 from app.controls import NoticeBar, TimelineBar
 from app.frame_view import FrameView, to_qimage
 from app.gallery import SEED_SUFFIXES, GalleryPanel
@@ -33,15 +34,17 @@ from app.icons import icon
 from app.input_map import LABELS, command_for_key, is_bound
 from app.input_state import InputState
 from app.keys import key_name
+from app.minimap import MinimapView
 from app.packets import WorldConfig
 from app.paths import AppPaths
 from app.settings import Settings, save_settings
-from app.window_actions import build_actions
+from app.window_actions import build_actions, set_available
 from app.world_thread import WorldThread
 
 CONTROLS_TEXT = ("W/S forward and back · A/D strafe · ←/→ turn · Ctrl or left click attack · "
                  "E or Space use · P pause · R reset · hold Backspace rewind · F9 record · "
-                 "F12 screenshot · F11 full screen · H HUD · M mute")
+                 "F12 screenshot · F11 full screen · H HUD · Tab map · M mute")
+NO_MAP = "The map needs a geometry world: this one is latent, with no poses or memory to draw"
 
 
 class MainWindow(QMainWindow):
@@ -87,6 +90,11 @@ class MainWindow(QMainWindow):
         self.dock.setMinimumWidth(300)
         self.addDockWidget(Qt.LeftDockWidgetArea, self.dock)
         self.dock.setVisible(self.settings.gallery)
+        self.minimap = MinimapView(self.view)
+        self.minimap.hide()
+        self.compare = CompareDock(self)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.compare)
+        self.compare.hide()
         self.actions_ = build_actions(self)
         self.dock.visibilityChanged.connect(self._dock_visibility)
         self.actions_.mute.setIcon(icon("mute" if self.settings.muted else "sound"))
@@ -102,6 +110,9 @@ class MainWindow(QMainWindow):
         e.frame_ready.connect(self.view.show_packet)
         e.frame_ready.connect(self.timeline.show_packet)
         e.frame_ready.connect(self._check_audio)
+        e.frame_ready.connect(self.minimap.show_packet)
+        e.frame_ready.connect(self.compare.follow)
+        self.compare.message.connect(self.show_message)
         e.world_loaded.connect(self._world_loaded)
         e.session_started.connect(self._session_started)
         e.paused_changed.connect(self._paused_changed)
@@ -151,12 +162,25 @@ class MainWindow(QMainWindow):
         self.actions_.backend.setItemText(0, f"auto ({info.backend})")
         self.gallery.show_drawn(info.rng_seed)
         self._steps_changed(info.steps)
+        self._tools_for(info)
         if info.pack_seed:
             self.settings.last_seed = info.seed_path.stem
             self.gallery.pack_list.select(info.seed_path.stem)
         elif info.seed_path is not None:
             self.settings.last_seed = str(self._keep_user_seed(info.seed_path))
             self.gallery.user_list.select(self.settings.last_seed)
+
+    def _tools_for(self, info) -> None:
+        """The map needs a geometry world; the engine view, the engine and a seed it made."""
+        set_available(self.actions_.minimap, None if info.geometry else NO_MAP)
+        self.minimap.setVisible(info.geometry and self.settings.minimap)
+        reason = compare_unavailable(info.seed_path)
+        set_available(self.actions_.compare, reason)
+        if self.compare.running and reason:
+            self.actions_.compare.setChecked(False)
+            self.show_message("info", f"Engine view closed: {reason}")
+        elif self.compare.running:
+            self.compare.start(info.seed_path)             # the new scene's reset packet follows
 
     def _keep_user_seed(self, path: Path) -> Path:
         """A seed opened from elsewhere is copied into the user's seeds folder (shown in the gallery)."""
@@ -342,6 +366,20 @@ class MainWindow(QMainWindow):
         self.settings.hud = bool(on)
         self.view.set_hud_visible(on)
 
+    def set_minimap_visible(self, on: bool) -> None:
+        self.settings.minimap = bool(on)
+        self.minimap.setVisible(bool(on) and self.session is not None and self.session.geometry)
+
+    def set_compare_visible(self, on: bool) -> None:
+        """Open the engine beside the model; the scene restarts so that both start from its seed."""
+        if on and self.session is not None:
+            self.compare.start(self.session.seed_path)
+            self.compare.show()
+            self.world_thread.reset()
+        else:
+            self.compare.stop()
+            self.compare.hide()
+
     def set_gallery_visible(self, on: bool) -> None:
         self.settings.gallery = bool(on)
         self.dock.setVisible(bool(on))
@@ -383,6 +421,7 @@ class MainWindow(QMainWindow):
                 self.settings.window_size = (self.width(), self.height())
             self.settings.maximized = self.isMaximized()
             self.world_thread.stop()                    # finalizes a recording
+            self.compare.stop()
             self.gamepads.stop()
             self.audio.close()
             self.notice.timer.stop()

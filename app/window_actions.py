@@ -25,6 +25,7 @@ def _action(win, text: str, slot, icon_name: str | None = None, shortcut: str | 
     action.setCheckable(checkable)
     tip = tip or text.replace("…", "")
     action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+    action.setProperty("tip", action.toolTip())          # what set_available restores
     (action.toggled if checkable else action.triggered).connect(slot)
     win.addAction(action)                # shortcuts work with the menu bar hidden (full screen)
     return action
@@ -45,12 +46,18 @@ def build_actions(win) -> SimpleNamespace:
                        tip="Rewind 2 s (hold Backspace to rewind up to 10 s)")
     a.fullscreen = _action(win, "Full screen", win.toggle_fullscreen, "fullscreen", "F11")
     a.hud = _action(win, "HUD", win.set_hud_visible, "hud", "H", checkable=True, tip="Show the HUD")
+    a.minimap = _action(win, "Map", win.set_minimap_visible, shortcut="Tab", checkable=True,
+                        tip="Show the map of where you have been, from the model's own poses and memory")
     a.gallery = _action(win, "Scene gallery", win.set_gallery_visible, "gallery", "G", checkable=True)
     a.smooth = _action(win, "Smooth scaling", win.set_smooth, checkable=True)
     a.mute = _action(win, "Mute", win.set_muted, "sound", "M", checkable=True)
     a.bindings = _action(win, "Key bindings…", win.edit_bindings, "keyboard")
     a.controls = _action(win, "Controls", win.show_controls)
-    for action, value in ((a.hud, s.hud), (a.gallery, s.gallery), (a.smooth, s.smooth), (a.mute, s.muted)):
+    a.compare = _action(win, "Compare with engine", win.set_compare_visible, checkable=True,
+                        tip="Play the real engine on the same keys beside the model, with its PSNR "
+                            "(restarts the scene from its seed)")
+    for action, value in ((a.hud, s.hud), (a.minimap, s.minimap), (a.gallery, s.gallery), (a.smooth, s.smooth),
+                          (a.mute, s.muted)):
         action.blockSignals(True)
         action.setChecked(value)
         action.blockSignals(False)
@@ -61,6 +68,12 @@ def build_actions(win) -> SimpleNamespace:
     _menus(win, a)
     win.toolbar = _toolbar(win, a)
     return a
+
+
+def set_available(action: QAction, reason: str | None) -> None:
+    """Enable an action, or disable it with the one-line reason it cannot be used as its tooltip."""
+    action.setEnabled(reason is None)
+    action.setToolTip(action.property("tip") if reason is None else reason)
 
 
 def _combo(items, slot, tip: str) -> QComboBox:
@@ -79,11 +92,12 @@ def _menus(win, a) -> None:
     for title, entries in (
         ("&File", [a.open, a.save_seed, None, a.record, a.screenshot, a.folder, None, a.quit]),
         ("&Play", [a.pause, a.reset, a.rewind]),
-        ("&View", [a.fullscreen, a.hud, a.gallery, a.smooth]),
+        ("&View", [a.fullscreen, a.hud, a.minimap, a.gallery, a.smooth, None, a.compare]),
         ("&Settings", [a.bindings, a.mute]),
         ("&Help", [a.controls]),
     ):
         menu = bar.addMenu(title)
+        menu.setToolTipsVisible(True)          # a disabled entry says why in its tooltip
         for entry in entries:
             menu.addSeparator() if entry is None else menu.addAction(entry)
     steps_menu = bar.actions()[1].menu().addMenu("Denoising steps")

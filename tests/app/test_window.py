@@ -21,22 +21,28 @@ from model.play.world import action_from_names
 TIMEOUT = 10_000
 
 
+def open_window(qtbot, pack, paths, output, pads, settings=None, seed="alpha", record=None) -> MainWindow:
+    """A window configured as `play --world PACK --seed SEED [--record]` would be (rng seed 3),
+    shown and active (window shortcuts such as Tab need an active window), its first frame painted."""
+    settings = settings or Settings()
+    args = Namespace(world=str(pack), seed=seed, backend="auto", record=record)
+    config = replace(world_config(args, settings), rng_seed=3)
+    w = MainWindow(settings, paths, config, audio_output=lambda: output, gamepads=lambda: pads, autotick=False)
+    w.show()
+    with qtbot.waitActive(w, timeout=TIMEOUT):
+        w.activateWindow()
+    with qtbot.waitSignal(w.view.painted, timeout=TIMEOUT):
+        w.start()
+    return w
+
+
 @pytest.fixture
 def make_window(qtbot, tiny_pack, app_paths, fake_output, fake_pads):
     windows = []
 
-    def make(settings=None, seed="alpha", record=None):
-        """A window configured as `play --world tiny --seed SEED [--record]` would be (rng seed 3)."""
-        settings = settings or Settings()
-        args = Namespace(world=str(tiny_pack), seed=seed, backend="auto", record=record)
-        config = replace(world_config(args, settings), rng_seed=3)
-        w = MainWindow(settings, app_paths, config, audio_output=lambda: fake_output,
-                       gamepads=lambda: fake_pads, autotick=False)
-        windows.append(w)
-        w.show()
-        with qtbot.waitSignal(w.view.painted, timeout=TIMEOUT):
-            w.start()
-        return w
+    def make(settings=None, seed="alpha", record=None, pack=tiny_pack):
+        windows.append(open_window(qtbot, pack, app_paths, fake_output, fake_pads, settings, seed, record))
+        return windows[-1]
 
     yield make
     for w in windows:
