@@ -1,6 +1,7 @@
 """The "Compare with engine" view: the real engine (vizdoom) on a short script, beside the model."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -73,6 +74,22 @@ def test_engine_twin_replays_the_seed_then_follows_steps_rewinds_and_scrubs(engi
         assert np.array_equal(twin.follow(packet("rewind", 17)), got[1])
         assert twin.follow(packet("step", 20, FORWARD)) is None        # not the frame after 17
         assert np.array_equal(twin.follow(packet("step", 18, TURN)), got[2])
+    finally:
+        twin.close()
+
+
+def test_the_shipped_seeds_bring_the_engine_to_their_last_frame():
+    """make_seeds stores every pack seed's origin; the shortest one is replayed here."""
+    seeds = sorted((Path(__file__).resolve().parents[2] / "assets" / "worlds" / "freedoom" / "seeds").glob("*.npz"))
+    origins = {path: read_origin(path) for path in seeds}
+    assert seeds and all(origins.values())
+    path = min(seeds, key=lambda p: len(origins[p].actions))
+    seed = np.load(path)
+    assert np.array_equal(origins[path].actions[-15:], seed["actions"])
+    twin = EngineTwin(origins[path])
+    twin.open()
+    try:
+        assert np.array_equal(twin.follow(packet("reset", 15)), seed["frames"][-1])
     finally:
         twin.close()
 
