@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
 
 # Missing one of these means the command needs the `train` extra, not that something is broken.
 TRAIN_EXTRA = ("torch", "vizdoom", "onnx", "safetensors")
@@ -115,9 +118,20 @@ def main(argv: list[str] | None = None) -> int:
         args = argparse.Namespace(command=argv[0], rest=argv[1:])
     else:
         args = build_parser().parse_args(argv or ["play"])
+    # The player closes its window on SIGTERM itself (app/signals.py); every other command
+    # stops as on Ctrl+C, so its partial files are finalized or removed.
+    restore = _interrupt_on_sigterm() if args.command != "play" else None
+    try:
+        return _run(args)
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _run(args) -> int:
     command = args.command
     module_name, func_name = HANDLERS[command].split(":")
-    from model.play.errors import UserError
+    from model.play.errors import UserError, os_error_line
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
         return int(handler(args) or 0)
@@ -132,11 +146,34 @@ def main(argv: list[str] | None = None) -> int:
                   "pip install -e '.[train]'", file=sys.stderr)
             return 2
         raise
-    except KeyboardInterrupt:
+    except OSError as exc:
+        # A disk that fills up or a folder that turns read-only mid-job: one line. Each
+        # writer has already removed its half-written file or kept a valid partial one.
+        print(f"reverie {command}: {os_error_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
         from model.play.progress import close_all
         close_all()             # end an open progress line, so this message starts a line of its own
-        print(f"reverie {command}: interrupted", file=sys.stderr)
-        return 130
+        kept = getattr(exc, "kept", None)
+        print(f"reverie {command}: interrupted" + (f"; {kept}" if kept else ""), file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)       # 130 for Ctrl+C, 143 for SIGTERM
+
+
+def _interrupt_on_sigterm():
+    """SIGTERM raises Interrupted in this process (not in forked workers); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    from model.play.errors import Interrupted
+    pid = os.getpid()
+
+    def handler(signum, _frame):
+        if os.getpid() != pid:          # a forked worker inherited this: end as SIGTERM would
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Interrupted(signum)
+    old = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
 if __name__ == "__main__":

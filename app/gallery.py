@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
 
 from app.frame_view import to_qimage
 from app.icons import icon
+from model.play.errors import UserError
+from model.play.images import read_image
 
 THUMB = QSize(128, 96)
 SEED_SUFFIXES = (".npz", ".png", ".jpg", ".jpeg")
@@ -41,23 +43,27 @@ def user_seed_files(folder: Path) -> list[Path]:
 
 def thumbnail(path: Path) -> QPixmap:
     """`<name>.png` beside `<name>.npz`, else the image itself, else the clip's last frame."""
-    image = QImage()
+    frame = None
     for candidate in (path.with_suffix(".png"), path):
-        if candidate.suffix.lower() in (".png", ".jpg", ".jpeg") and candidate.is_file() and image.load(str(candidate)):
-            break
-    if image.isNull() and path.suffix.lower() == ".npz":
+        if candidate.suffix.lower() in (".png", ".jpg", ".jpeg") and candidate.is_file():
+            try:
+                frame = read_image(candidate)       # Pillow, with its decompression-bomb guard
+                break
+            except UserError:
+                pass                                # broken: try the next; loading it will say why
+    if frame is None and path.suffix.lower() == ".npz":
         try:
             with np.load(path, allow_pickle=False) as data:
                 frames = data["frames"]
                 if frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3:
-                    image = to_qimage(frames[-1])
+                    frame = frames[-1]
         except Exception:  # a broken file gets a blank thumbnail; loading it will say why
             pass
-    if image.isNull():
+    if frame is None:
         pixmap = QPixmap(THUMB)
         pixmap.fill(Qt.darkGray)
         return pixmap
-    return QPixmap.fromImage(image.scaled(THUMB, Qt.KeepAspectRatioByExpanding, Qt.SmoothTransformation))
+    return QPixmap.fromImage(to_qimage(frame).scaled(THUMB, Qt.KeepAspectRatioByExpanding, Qt.SmoothTransformation))
 
 
 class SeedList(QListWidget):

@@ -7,15 +7,13 @@ first recorded action, so `python main.py replay` rebuilds exactly the recorded 
 """
 from __future__ import annotations
 
-import errno
-import os
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from model.play.errors import UserError
+from model.play.errors import UserError, os_reason
 from model.play.session_log import PackedActions, SessionLog
 from model.play.video import VideoWriter
 from model.play.world import FPS
@@ -52,24 +50,29 @@ class Recorder:
         self.path = Path(path)
         self.json_path = self.path.with_suffix(".json")
         self.frames = 0
+        self._made: list[Path] = []             # files this recording made: removed if it keeps nothing
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.writer = VideoWriter(self.path, audio_rate=audio_rate)
+            self._made.append(self.path)
             seed_json = self._seed_json(seed)
             self.session = SessionLog(world=world, models=models, seed=seed_json, rng_seed=int(rng_seed),
                                       sampler=sampler, backend=backend, actions=log.actions,
                                       events=log.events, record_from=len(log.actions))
             self.session.save(self.json_path)
+            self._made.append(self.json_path)
         except UserError as exc:
+            self._abandon()
             raise RecordingError(f"Cannot record: {exc}") from None
         except OSError as exc:
             self._abandon()
-            raise RecordingError(f"Cannot record to {self.path.parent}: {exc.strerror or exc}") from None
+            raise RecordingError(f"Cannot record to {self.path.parent}: {os_reason(exc)}") from None
 
     def _seed_json(self, seed: SeedRef) -> dict:
         if seed.name is not None:
             return {"name": seed.name}
         copy = self.path.with_name(f"{self.path.stem}.seed{seed.path.suffix.lower()}")
+        self._made.append(copy)                 # before the copy: a full disk can leave half of it
         shutil.copyfile(seed.path, copy)
         return {"path": copy.name, "sha256": seed.sha256}
 
@@ -87,8 +90,7 @@ class Recorder:
             if self.frames % FPS == 0:                 # the session file, once a second
                 self.session.save(self.json_path)
         except OSError as exc:                          # av.error.OSError is one too
-            self._abandon()
-            raise RecordingError(self._failure(exc)) from None
+            raise RecordingError(self._failure(exc, self._abandon())) from None
 
     def stop(self) -> str:
         """Finalize both files; returns a one-line summary."""
@@ -96,54 +98,26 @@ class Recorder:
             self.session.save(self.json_path)
             self.writer.close()
         except OSError as exc:
-            self._abandon()
-            raise RecordingError(self._failure(exc)) from None
+            raise RecordingError(self._failure(exc, self._abandon())) from None
         return f"Saved {self.seconds:.1f} s to {self.path}"
 
-    def _failure(self, exc: OSError) -> str:
-        why = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else (exc.strerror or str(exc))
-        return f"Recording stopped ({why}); {self.seconds:.1f} s kept in {self.path}"
+    def _failure(self, exc: OSError, kept: int) -> str:
+        what = f"{kept / FPS:.1f} s kept in {self.path}" if kept else "nothing was kept"
+        return f"Recording stopped ({os_reason(exc)}); {what}"
 
-    def _abandon(self) -> None:
-        """After a write error: close what can be closed, cut a half-written fragment off."""
+    def _abandon(self) -> int:
+        """After a write error: keep the frames the video still plays and a session file of
+        exactly those (it replays them), or, if none play, no file at all; returns the frames kept."""
         writer = getattr(self, "writer", None)
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception:  # the disk is full: flushing fails the same way
-                writer.container = None
+        kept = writer.abandon() if writer is not None else 0
+        if kept == 0:
+            for path in self._made:
+                path.unlink(missing_ok=True)
+            return 0
+        end = self.session.record_from + kept
         try:
-            # The action of the frame that failed is logged already: keep only recorded frames'.
-            kept = self.session.record_from + self.frames
-            replace(self.session, actions=self.session.actions[:kept],
-                    events=[e for e in self.session.events if e["at"] <= kept]).save(self.json_path)
-        except (AttributeError, OSError):
+            replace(self.session, actions=self.session.actions[:end],
+                    events=[e for e in self.session.events if e["at"] <= end]).save(self.json_path)
+        except OSError:
             pass                                       # the last complete save stays
-        if self.path.is_file():
-            repair_fragmented_mp4(self.path)
-
-
-def repair_fragmented_mp4(path: Path) -> int:
-    """Truncate a fragmented MP4 after its last complete fragment; returns the new size.
-
-    Top-level boxes are [size:4][type:4]...; a write cut short leaves a last box whose
-    size runs past the end of the file, which some decoders choke on.
-    """
-    size = os.path.getsize(path)
-    good = pos = 0
-    with open(path, "rb") as f:
-        while pos + 8 <= size:
-            f.seek(pos)
-            head = f.read(16)
-            box = int.from_bytes(head[:4], "big")
-            kind = head[4:8]
-            if box == 1 and len(head) == 16:
-                box = int.from_bytes(head[8:16], "big")
-            if box < 8 or pos + box > size:
-                break
-            pos += box
-            if kind in (b"moov", b"mdat", b"mfra"):      # ends of a complete header or fragment
-                good = pos
-    if good < size:
-        os.truncate(path, good)
-    return good
+        return kept

@@ -16,6 +16,7 @@ import numpy as np
 from model.play.errors import UserError
 from model.play.progress import Progress
 from model.play.runtime import open_world
+from model.play.sampler import denoise_option
 from model.play.world import action_from_names
 
 WARMUP = 20
@@ -55,8 +56,7 @@ def run_bench(world_id, frames: int, backend: str, denoise_steps=None, show_prog
     if frames < 1:
         raise UserError(f"--frames must be at least 1, got {frames}")
     world = open_world(world_id)
-    sampler = {"steps": denoise_steps} if denoise_steps else {}
-    session = world.session(backend=backend, **sampler)
+    session = world.session(backend=backend, **denoise_option(denoise_steps))
     session.reset(_start(world), rng_seed=0)
     actions = bench_actions(frames + WARMUP)
     for a in actions[:WARMUP]:

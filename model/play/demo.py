@@ -9,14 +9,18 @@ Every scene opens on its seed frame held for half a second, so cuts between scen
 """
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from model.play.errors import UserError
-from model.play.render import write_with_progress
+from model.play.errors import UserError, printable
+from model.play.render import check_length, warn, write_with_progress
 from model.play.runtime import open_world
-from model.play.video import check_out_path
+from model.play.sampler import check_rng_seed
+from model.play.video import VideoWriter, check_out_path
 from model.play.world import FPS, N_BUTTONS, ActionScript, action_from_names
 
 # (seconds, buttons held): a deterministic look around that suits any scene.
@@ -36,6 +40,7 @@ TOUR = (
     (2.0, ("MOVE_FORWARD",)),
 )
 HOLD_FRAMES = FPS // 2              # the seed frame, shown before each scene's tour
+SAMPLE_FRAMES = 10                  # timed before the demo starts, to say how long it will take
 
 
 def default_tour() -> np.ndarray:
@@ -88,17 +93,39 @@ def tour_actions(plan) -> np.ndarray:
     return np.concatenate([part for _, actions, _ in plan for part in (idle, actions)])
 
 
+def estimate_seconds(session, plan, args, frames: int) -> float:
+    """How long the demo will take here: a few frames of the first scene made and encoded as
+    the demo makes them (into a throwaway file), timed. The scene is reset again before use."""
+    seed, actions, _ = plan[0]
+    session.reset(seed, args.rng_seed)
+    sample = actions[:SAMPLE_FRAMES]
+    with tempfile.TemporaryDirectory(prefix="reverie-demo-") as folder, \
+            VideoWriter(Path(folder) / "sample.mp4", scale=args.scale, smooth=args.smooth,
+                        overlay=args.overlay) as writer:
+        start = time.perf_counter()
+        for action in sample:
+            writer.write(session.step(action), action)
+        spent = time.perf_counter() - start
+    return spent / len(sample) * frames
+
+
 def run(args) -> int:
     out = check_out_path(args.out)
     if out.suffix.lower() != ".mp4":
         raise UserError(f"{out}: demo writes an .mp4 video")
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames must be at least 1, got {args.frames}")
+    check_rng_seed(args.rng_seed)
     world = open_world(args.world)
     plan = demo_plan(world, args.seed, args.frames)
     for seed, actions, source in plan:
-        print(f"{seed.name}: {len(actions)} frames ({source})")
-    session = world.session(backend=args.backend)
+        warn(args.command, seed.note)
+        print(printable(f"{seed.name}: {len(actions)} frames ({source})"))
     actions = tour_actions(plan)
+    check_length(len(actions), "demo")
+    session = world.session(backend=args.backend)
+    eta = estimate_seconds(session, plan, args, len(actions))
+    print(f"demo: {len(actions):,} frames ({tqdm.format_interval(len(actions) / FPS)} of video) from "
+          f"{len(plan)} scene{'s' * (len(plan) != 1)}; about {tqdm.format_interval(eta)} to make here", flush=True)
     write_with_progress(out, tour_frames(session, plan, args.rng_seed), len(actions), args, actions)
     return 0

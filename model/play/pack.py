@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.play.errors import UserError
-from model.play.sampler import wrong_type
+from model.play.sampler import SamplerSettings, wrong_type
 from model.play.world import BUTTONS, FPS
 
 PACK_FORMAT = 1
@@ -154,6 +154,7 @@ def _check_optional(meta: dict, path: Path) -> None:
     sampler = meta.get("sampler", {})
     if not isinstance(sampler, dict) or any(wrong_type(k, v) for k, v in sampler.items()):
         raise UserError(f"{path}: 'sampler' must map setting names to values of their type")
+    SamplerSettings.check_file(sampler, path)         # the defaults every session starts from
 
 
 def available_worlds() -> dict[str, Path]:
@@ -163,7 +164,8 @@ def available_worlds() -> dict[str, Path]:
         if not base.is_dir():
             continue
         for meta in sorted(base.glob("*/world.json")):
-            found.setdefault(meta.parent.name, meta.parent)
+            if not meta.parent.name.startswith("."):        # an export's staging folder, say
+                found.setdefault(meta.parent.name, meta.parent)
     return found
 
 

@@ -1,6 +1,7 @@
 """`render` (frames from a scene seed and an actions file) and `replay` (a recorded session)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,11 +9,15 @@ import numpy as np
 from model.play.errors import UserError
 from model.play.progress import Progress
 from model.play.runtime import open_world
-from model.play.sampler import SamplerSettings
-from model.play.session_log import SessionLog
+from model.play.sampler import SamplerSettings, check_rng_seed, denoise_option
+from model.play.session_log import MAX_ACTIONS, SessionLog
 from model.play.timeline import Timeline
 from model.play.video import check_out_path, write_frames
 from model.play.world import N_BUTTONS, ActionScript
+
+# Frames stream to disk, so memory stays flat; the cap is the longest session a recording
+# keeps (30 hours at 25 fps), so that what render makes, replay could make too.
+MAX_RENDER_FRAMES = MAX_ACTIONS
 
 
 def render_frames(world, seed, actions: np.ndarray, rng_seed: int, backend: str, **sampler):
@@ -26,30 +31,50 @@ def render_frames(world, seed, actions: np.ndarray, rng_seed: int, backend: str,
 def write_with_progress(out: Path, frames, total: int, args, actions=None) -> int:
     """Frames to `out` with the MP4 look the flags ask for (--scale/--smooth/--overlay)."""
     progress = Progress(total, f"{args.command} {out.name}")
-    n = write_frames(out, frames, scale=args.scale, progress=progress, actions=actions,
-                     smooth=getattr(args, "smooth", False), overlay=getattr(args, "overlay", False))
-    progress.close()
+    try:
+        n = write_frames(out, frames, total, scale=args.scale, progress=progress, actions=actions,
+                         smooth=getattr(args, "smooth", False), overlay=getattr(args, "overlay", False))
+    finally:
+        progress.close()
     print(f"wrote {n} frames to {out}")
     return n
 
 
+def check_length(frames: int, what: str) -> None:
+    """Refuse a render longer than MAX_RENDER_FRAMES before a frame of it is made."""
+    if frames > MAX_RENDER_FRAMES:
+        raise UserError(f"{what}: {frames:,} frames is more than a render makes ({MAX_RENDER_FRAMES:,}: "
+                        f"30 hours at 25 fps, the longest session a recording keeps)")
+
+
+def planned_actions(actions: np.ndarray, steps: int | None, path) -> np.ndarray:
+    """The file's actions cut to --steps N, or with the last one held (idle if none) up to N."""
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps must be at least 1, got {steps}")
+    what = str(path) if steps is None else f"--steps {steps}"
+    steps = len(actions) if steps is None else steps
+    check_length(steps, what)                       # before the padding is made: it could be huge
+    if steps == 0:
+        raise UserError(f"{path}: no actions to render")
+    last = actions[-1:] if len(actions) else np.zeros((1, N_BUTTONS), np.uint8)
+    return np.concatenate([actions[:steps], np.repeat(last, max(0, steps - len(actions)), axis=0)])
+
+
+def warn(command: str, note: str | None) -> None:
+    """A warning on stderr that does not stop the command (a tiny seed, stretched)."""
+    if note:
+        print(f"reverie {command}: warning: {note}", file=sys.stderr)
+
+
 def run_render(args) -> int:
     out = check_out_path(args.out)
+    rng_seed = check_rng_seed(args.rng_seed)
+    sampler = denoise_option(args.denoise_steps)
     world = open_world(args.world)
     seed = world.load_seed(args.seed)
-    actions = ActionScript.load(args.actions).actions
-    if args.steps is not None:
-        if args.steps < 1:
-            raise UserError(f"--steps must be at least 1, got {args.steps}")
-        if args.steps > len(actions):        # hold the last action for the rest
-            pad = np.repeat(actions[-1:] if len(actions) else np.zeros((1, N_BUTTONS), np.uint8),
-                            args.steps - len(actions), axis=0)
-            actions = np.concatenate([actions, pad])
-        actions = actions[:args.steps]
-    if len(actions) == 0:
-        raise UserError(f"{args.actions}: no actions to render")
-    sampler = {"steps": args.denoise_steps} if args.denoise_steps else {}
-    frames = render_frames(world, seed, actions, args.rng_seed, args.backend, **sampler)
+    actions = planned_actions(ActionScript.load(args.actions).actions, args.steps, args.actions)
+    warn(args.command, seed.note)
+    frames = render_frames(world, seed, actions, rng_seed, args.backend, **sampler)
     write_with_progress(out, frames, len(actions), args, actions)
     return 0
 
@@ -59,7 +84,9 @@ def run_replay(args) -> int:
     path = Path(args.session)
     log = SessionLog.load(path)
     actions = log.actions[log.record_from:]          # replay yields one frame per recorded action
-    write_with_progress(out, replay_frames(log, path), len(actions), args, np.array(actions, np.uint8))
+    if len(actions) == 0:
+        raise UserError(f"{path}: the session recorded no frames, so there is nothing to replay")
+    write_with_progress(out, replay_frames(log, path), len(actions), args, np.array(list(actions), np.uint8))
     return 0
 
 

@@ -31,10 +31,36 @@ class SamplerSettings:
         return self
 
     @staticmethod
+    def check_file(values: dict, path) -> None:
+        """Refuse a file's (`path`) sampler settings that are out of range, naming the file."""
+        try:
+            SamplerSettings(**SamplerSettings.known(values)).checked()
+        except UserError as exc:
+            raise UserError(f"{path}: sampler: {exc}") from None
+
+    @staticmethod
     def known(values: dict) -> dict:
         """The entries of `values` that are sampler settings (packs and session files may hold more)."""
         names = {f.name for f in fields(SamplerSettings)}
         return {k: v for k, v in values.items() if k in names}
+
+
+def denoise_option(steps: int | None) -> dict:
+    """`--denoise-steps N` as sampler settings: {} when not given; a 0 is refused, never ignored."""
+    if steps is None:
+        return {}
+    if steps not in DENOISE_STEPS:
+        raise UserError(f"--denoise-steps must be {STEPS_TEXT}, got {steps}")
+    return {"steps": steps}
+
+
+RNG_SEEDS = range(2 ** 63)          # what a session file can hold (a signed 64-bit integer, never negative)
+
+
+def check_rng_seed(value: int, what: str = "--rng-seed") -> int:
+    if value not in RNG_SEEDS:
+        raise UserError(f"{what} must be a whole number 0..2**63-1, got {value}")
+    return value
 
 
 def wrong_type(name: str, value: object) -> bool:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model.play.errors import UserError
+from model.play.errors import UserError, printable
+from model.play.images import MAX_IMAGE_PIXELS, read_image
 from model.play.pack import find_pack, sha256_file
 from model.play.world import N_BUTTONS, area_resize, load_npz, validate_actions
 
-MAX_IMAGE_PIXELS = 40_000_000        # refuse decompression bombs before decoding them
 MAX_SEED_FRAMES = 4096
 
 
@@ -22,6 +22,7 @@ class SceneSeed:
     actions: np.ndarray | None       # (T-1, 8) uint8, or None
     path: Path | None = None
     sha256: str | None = None
+    note: str | None = None          # a warning to show (a tiny seed, stretched)
 
 
 def load_seed(path: str | Path, frame_hw: tuple[int, int]) -> SceneSeed:
@@ -36,8 +37,9 @@ def load_seed(path: str | Path, frame_hw: tuple[int, int]) -> SceneSeed:
         name, frames, actions = path.stem, read_image(path)[None], None
     else:
         raise UserError(f"{path}: a scene seed must be .npz, .png or .jpg")
+    note = stretch_note(path, frames.shape[1:3], frame_hw)
     frames = np.stack([fit_frame(f, frame_hw) for f in frames])
-    return SceneSeed(name=name, frames=frames, actions=actions, path=path, sha256=digest)
+    return SceneSeed(name=name, frames=frames, actions=actions, path=path, sha256=digest, note=note)
 
 
 def _from_npz(path: Path) -> tuple[str, np.ndarray, np.ndarray | None]:
@@ -62,87 +64,39 @@ def _from_npz(path: Path) -> tuple[str, np.ndarray, np.ndarray | None]:
     return (str(name.item()) if name is not None else path.stem), frames, actions
 
 
-def read_image(path: Path) -> np.ndarray:
-    """A .png/.jpg as (H, W, 3) uint8, decoded by PyAV (FFmpeg), size-checked first.
-
-    The size comes from the file's own header, read here before FFmpeg sees the file: a
-    100000x100000 PNG is refused without a byte of it decoded. FFmpeg is then held to
-    that one image format, so a file named .png can never reach its other demuxers."""
-    import av
-    fmt, (width, height) = image_header(path)
-    if width * height > MAX_IMAGE_PIXELS:
-        raise UserError(f"{path}: image is too large ({width}x{height})")
-    try:
-        with av.open(str(path), format=fmt) as container:
-            frame = next(container.decode(video=0))
-            if frame.width * frame.height > MAX_IMAGE_PIXELS:
-                raise UserError(f"{path}: image is too large ({frame.width}x{frame.height})")
-            return frame.to_ndarray(format="rgb24")
-    except UserError:
-        raise
-    except Exception as exc:  # FFmpeg reports corrupt data in many ways
-        raise UserError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
-
-
-def image_header(path: Path) -> tuple[str, tuple[int, int]]:
-    """(FFmpeg format, (width, height)) from a PNG or JPEG header; UserError otherwise."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-            if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-                return "png_pipe", (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
-            if head[:2] == b"\xff\xd8":
-                size = _jpeg_size(f)
-                if size is not None:
-                    return "jpeg_pipe", size
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read image ({exc.strerror or exc})") from None
-    raise UserError(f"{path}: cannot read image (not a PNG or JPEG file, or its header is cut off)")
-
-
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def _jpeg_size(f) -> tuple[int, int] | None:
-    """Walk the JPEG's marker segments to its frame header (SOFn): (width, height)."""
-    f.seek(2)
-    for _ in range(1000):                       # real files reach SOF within a few segments
-        byte = f.read(1)
-        if byte != b"\xff":
-            return None                         # not a marker: a corrupt file
-        while byte == b"\xff":                  # fill bytes before a marker
-            byte = f.read(1)
-        if not byte:
-            return None
-        marker = byte[0]
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
-            continue                            # markers without a length
-        seg = f.read(2)
-        if len(seg) < 2 or marker in (0xD9, 0xDA):
-            return None                         # image data or the end before any frame header
-        length = int.from_bytes(seg, "big")
-        if marker in _SOF:
-            data = f.read(5)
-            return (int.from_bytes(data[3:5], "big"), int.from_bytes(data[1:3], "big")) if len(data) == 5 else None
-        f.seek(length - 2, 1)
-    return None
-
-
 def fit_frame(frame: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
     """Centre-crop to the world's aspect, then area-resize to its frame size."""
-    h, w = frame.shape[:2]
     th, tw = frame_hw
-    if h * tw > w * th:                       # too tall: crop rows
-        ch = round(w * th / tw)
-        frame = frame[(h - ch) // 2:(h - ch) // 2 + ch]
-    elif h * tw < w * th:                     # too wide: crop columns
-        cw = round(h * tw / th)
-        frame = frame[:, (w - cw) // 2:(w - cw) // 2 + cw]
+    y, x, ch, cw = crop_box(frame.shape[:2], frame_hw)
+    frame = frame[y:y + ch, x:x + cw]
     if frame.shape[:2] == (th, tw):
         return np.ascontiguousarray(frame)
     if frame.shape[0] < th or frame.shape[1] < tw:
         return _nearest_resize(frame, th, tw)
     return area_resize(frame, th, tw)
+
+
+def crop_box(hw: tuple[int, int], frame_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the centred crop of an h x w image to the world's aspect."""
+    (h, w), (th, tw) = hw, frame_hw
+    if h * tw > w * th:                       # too tall: crop rows
+        ch = round(w * th / tw)
+        return (h - ch) // 2, 0, ch, w
+    if h * tw < w * th:                       # too wide: crop columns
+        cw = round(h * tw / th)
+        return 0, (w - cw) // 2, h, cw
+    return 0, 0, h, w
+
+
+def stretch_note(path: Path, hw: tuple[int, int], frame_hw: tuple[int, int]) -> str | None:
+    """A warning for a seed too small for the world's frame (it is stretched, and looks blocky)."""
+    _, _, ch, cw = crop_box(hw, frame_hw)
+    (h, w), (th, tw) = hw, frame_hw
+    if ch >= th and cw >= tw:
+        return None
+    cropped = "" if (ch, cw) == (h, w) else f", cropped to {cw}x{ch} for the world's aspect,"
+    return printable(f"{path}: the seed is {w}x{h} pixels{cropped} and is stretched to the world's "
+                     f"{tw}x{th} frame: it will look blocky")
 
 
 def _nearest_resize(frame: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -156,5 +110,5 @@ def run_list_seeds(args) -> int:
     print(f"{pack.title} ({pack.id}): {len(pack.seed_paths())} scene seeds")
     for path in pack.seed_paths():
         seed = load_seed(path, pack.frame_hw)
-        print(f"  {seed.name:<32} {len(seed.frames):>3} frames  {path}")
+        print(printable(f"  {seed.name:<32} {len(seed.frames):>3} frames  {path}"))
     return 0

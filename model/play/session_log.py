@@ -20,7 +20,13 @@ from pathlib import Path
 
 from model.play.backends import BACKEND_CHOICES
 from model.play.errors import UserError
-from model.play.sampler import DENOISE_STEPS, STEPS_TEXT, wrong_type
+from model.play.sampler import (
+    DENOISE_STEPS,
+    RNG_SEEDS,
+    STEPS_TEXT,
+    SamplerSettings,
+    wrong_type,
+)
 from model.play.world import N_BUTTONS
 
 FORMAT = "reverie-session"
@@ -106,8 +112,12 @@ class SessionLog:
         rest = {"format": FORMAT, "version": VERSION,
                 **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "actions"}}
         text = json.dumps(rest, separators=(",", ":"))[:-1] + ',"actions":' + self.actions.to_json_text() + "}"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except BaseException:       # a full disk leaves half a .tmp: never keep it
+            tmp.unlink(missing_ok=True)
+            raise
 
     @staticmethod
     def load(path: Path) -> "SessionLog":
@@ -135,7 +145,7 @@ def _validated(data: object, path: Path) -> SessionLog:
                       ("backend", str), ("actions", list), ("events", list)):
         if not isinstance(data.get(key), kind):
             raise bad(f"'{key}' missing or not a {kind.__name__}")
-    if not _is_int(data.get("rng_seed")) or not 0 <= data["rng_seed"] < 2 ** 63:
+    if not _is_int(data.get("rng_seed")) or data["rng_seed"] not in RNG_SEEDS:
         raise bad("'rng_seed' must be a non-negative integer")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["models"].items()):
         raise bad("'models' must map names to sha256 strings")
@@ -151,7 +161,7 @@ def _validated(data: object, path: Path) -> SessionLog:
     if not _is_int(record_from) or not 0 <= record_from <= len(actions):
         raise bad("'record_from' must be an index into 'actions'")
     _check_seed(data["seed"], bad)
-    _check_sampler(data["sampler"], bad)
+    _check_sampler(data["sampler"], bad, path)
     if data["backend"] not in BACKEND_CHOICES:      # a backend's name is the choice that opens it again
         raise bad(f"unknown backend {data['backend']!r}")
     return SessionLog(world=data["world"], models=data["models"], seed=data["seed"],
@@ -174,10 +184,11 @@ def _check_event(event, n_actions: int, bad) -> None:
         raise bad(f"a steps event needs a 'value' of {STEPS_TEXT}")
 
 
-def _check_sampler(sampler: dict, bad) -> None:
+def _check_sampler(sampler: dict, bad, path: Path) -> None:
     for key, value in sampler.items():
         if wrong_type(key, value):
             raise bad(f"sampler '{key}' has the wrong type ({type(value).__name__})")
+    SamplerSettings.check_file(sampler, path)         # in range too: replay's refusal names this file
 
 
 def _plain_name(name: object) -> bool:

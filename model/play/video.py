@@ -2,18 +2,24 @@
 
 One writer serves `render`, `replay` and the player's recordings (which add an AAC
 audio track beside the video: `VideoWriter(path, audio_rate=48000)`, then `write_audio`).
+
+When writing stops early, one rule: an .npz is all or nothing (written to `.tmp.npz`,
+then renamed); an .mp4 keeps the frames written so far as a valid file, and the message
+names it ("partial: N frames kept in OUT.mp4"), or is removed if it holds none.
 """
 from __future__ import annotations
 
 import os
+import signal
+import zipfile
 from fractions import Fraction
 from functools import lru_cache
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np
 
-from model.play.errors import UserError
+from model.play.errors import Interrupted, UserError, os_reason
 from model.play.world import FPS
 
 # Fragmented MP4: every fragment is self-contained, so a file cut off mid-write still
@@ -89,6 +95,21 @@ class VideoWriter:
             self.container.close()
             self.container = None
 
+    def abandon(self) -> int:
+        """After a write error: close what can be, cut off a half-written fragment, and return
+        the frames the file still plays (a file that plays none is removed)."""
+        try:
+            self.close()
+        except Exception:  # the disk is full: flushing fails the same way
+            self.container = None
+        if not self.path.is_file():
+            return 0
+        repair_fragmented_mp4(self.path)
+        kept = count_frames(self.path)
+        if kept == 0:
+            self.path.unlink(missing_ok=True)
+        return kept
+
     def __enter__(self):
         return self
 
@@ -145,6 +166,8 @@ def check_out_path(out: str | Path) -> Path:
     out = Path(out)
     if out.suffix.lower() not in (".npz", ".mp4"):
         raise UserError(f"{out}: output must end in .npz or .mp4")
+    if out.is_dir():
+        raise UserError(f"{out}: is a folder; give a file name ending in .npz or .mp4")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"{out}: folder {parent} does not exist")
@@ -153,30 +176,120 @@ def check_out_path(out: str | Path) -> Path:
     return out
 
 
-def write_frames(out: Path, frames, scale: int = 1, progress=None, actions=None,
+def write_frames(out: Path, frames, total: int, scale: int = 1, progress=None, actions=None,
                  smooth: bool = False, overlay: bool = False) -> int:
-    """Write an iterable of frames to .npz (atomically) or .mp4; returns the count.
+    """Write `total` frames from an iterable to .npz or .mp4 (see the module's rule); returns the count.
 
     `actions` (one per frame) feed the MP4's button overlay; scale, smoothing and the
     overlay shape the MP4 only: an .npz always holds the world's own frames."""
-    if out.suffix.lower() == ".npz":
-        if overlay:
-            raise UserError(f"{out}: --overlay draws into MP4 video only; .npz keeps the world's frames")
-        collected = []
-        for frame in frames:
-            collected.append(frame)
-            if progress:
-                progress(len(collected))
-        tmp = out.with_name(out.stem + ".tmp.npz")
-        np.savez_compressed(tmp, frames=np.stack(collected) if collected else np.zeros((0, 1, 1, 3), np.uint8))
+    npz = out.suffix.lower() == ".npz"
+    if npz and overlay:
+        raise UserError(f"{out}: --overlay draws into MP4 video only; .npz keeps the world's frames")
+    frames = iter(frames)
+    first = next(frames, None)          # before any file exists: a bad seed or session leaves nothing
+    if first is None:
+        raise UserError(f"{out}: no frames to write")
+    frames = chain([first], frames)
+    if npz:
+        return _write_npz(out, frames, total, progress)
+    return _write_mp4(out, VideoWriter(out, scale=scale, smooth=smooth, overlay=overlay), frames, progress,
+                      actions if actions is not None else repeat(None))
+
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)      # a fixed time in the zip: the same frames give the same file
+
+
+def _write_npz(out: Path, frames, total: int, progress) -> int:
+    """Stream frames into `frames.npy` of a deflated zip: memory stays flat however long the render."""
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    info = zipfile.ZipInfo("frames.npy", _ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    n = 0
+    try:
+        with zipfile.ZipFile(tmp, "w") as archive, archive.open(info, "w", force_zip64=True) as member:
+            for frame in frames:
+                if n == 0:
+                    header = {"descr": "|u1", "fortran_order": False, "shape": (total, *frame.shape)}
+                    np.lib.format.write_array_header_1_0(member, header)
+                member.write(np.ascontiguousarray(frame, np.uint8).tobytes())
+                n += 1
+                if progress:
+                    progress(n)
+            if n != total:
+                raise RuntimeError(f"{n} frames were made, {total} expected")
         os.replace(tmp, out)
-        return len(collected)
-    with VideoWriter(out, scale=scale, smooth=smooth, overlay=overlay) as writer:
-        for frame, action in zip(frames, actions if actions is not None else repeat(None)):
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{out}: cannot write ({os_reason(exc)}); nothing written") from None
+    except BaseException:       # interrupted or failed: no half-written file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
+    return n
+
+
+def _write_mp4(out: Path, writer: VideoWriter, frames, progress, actions) -> int:
+    try:
+        for frame, action in zip(frames, actions):
             writer.write(frame, action)
             if progress:
                 progress(writer.frames)
-        return writer.frames
+        writer.close()
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write ({os_reason(exc)}); {partial(out, writer.abandon())}") from None
+    except UserError as exc:        # a bad file met mid-way (a replay's seed, say)
+        raise UserError(f"{exc}; {partial(out, writer.abandon())}") from None
+    except KeyboardInterrupt as exc:
+        try:
+            writer.close()          # the frames so far, as a complete file
+            kept = writer.frames
+        except OSError:
+            kept = writer.abandon()
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT), partial(out, kept)) from None
+    except BaseException:
+        writer.abandon()
+        raise
+    return writer.frames
+
+
+def partial(out: Path, frames: int) -> str:
+    """What an .mp4 cut short left, for the message."""
+    return f"partial: {frames} frames kept in {out}" if frames else "nothing written"
+
+
+def count_frames(path: Path) -> int:
+    """The video frames an MP4 holds, counted from its packets (nothing is decoded); 0 if unreadable."""
+    import av
+    try:
+        with av.open(str(path)) as container:
+            return sum(1 for packet in container.demux(video=0) if packet.size)
+    except (av.FFmpegError, OSError, ValueError):
+        return 0
+
+
+def repair_fragmented_mp4(path: Path) -> int:
+    """Truncate a fragmented MP4 after its last complete fragment; returns the new size.
+
+    Top-level boxes are [size:4][type:4]...; a write cut short leaves a last box whose
+    size runs past the end of the file, which some decoders choke on.
+    """
+    size = os.path.getsize(path)
+    good = pos = 0
+    with open(path, "rb") as f:
+        while pos + 8 <= size:
+            f.seek(pos)
+            head = f.read(16)
+            box = int.from_bytes(head[:4], "big")
+            kind = head[4:8]
+            if box == 1 and len(head) == 16:
+                box = int.from_bytes(head[8:16], "big")
+            if box < 8 or pos + box > size:
+                break
+            pos += box
+            if kind in (b"moov", b"mdat", b"mfra"):      # ends of a complete header or fragment
+                good = pos
+    if good < size:
+        os.truncate(path, good)
+    return good
 
 
 def upscale(frame: np.ndarray, scale: int, smooth: bool = False) -> np.ndarray:

@@ -89,9 +89,10 @@ class ActionScript:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"{path}: actions file not found")
-        if path.suffix == ".json":
+        suffix = path.suffix.lower()           # as for seeds and outputs: A.JSON is a .json
+        if suffix == ".json":
             actions = _actions_from_json(path)
-        elif path.suffix == ".npz":
+        elif suffix == ".npz":
             actions = _actions_from_npz(path)
         else:
             raise UserError(f"{path}: actions must be a .npz or .json file")
@@ -120,11 +121,11 @@ def _actions_from_json(path: Path) -> np.ndarray:
     if buttons != list(BUTTONS):
         raise UserError(f"{path}: buttons must be {list(BUTTONS)} in that order, got {reprlib.repr(buttons)}")
     rows = data["actions"]
+    # true/false are taken as 1/0, as a bool array is in an actions .npz (an int, in Python)
     if not isinstance(rows, list) or not all(
-        isinstance(r, list) and all(isinstance(v, int) and not isinstance(v, bool) and v in (0, 1) for v in r)
-        for r in rows
+        isinstance(r, list) and all(isinstance(v, int) and v in (0, 1) for v in r) for r in rows
     ):
-        raise UserError(f"{path}: actions must be a list of lists of 0/1 integers")
+        raise UserError(f"{path}: actions must be a list of lists of 0/1 integers (or true/false)")
     if rows and len({len(r) for r in rows}) != 1:
         raise UserError(f"{path}: every action must have {N_BUTTONS} values")
     return np.array(rows, dtype=np.int64).reshape(len(rows), -1 if rows else N_BUTTONS)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import vizdoom as vzd
 
-from model.play.errors import UserError
+from model.play.errors import UserError, os_error_line
 from model.play.progress import Progress
 from model.play.world import BUTTONS, ENGINE_H, ENGINE_W, N_BUTTONS
 from model.train.dataset import (
@@ -296,8 +296,11 @@ def _worker(plan: CapturePlan, specs: list[ShardSpec], messages) -> None:
     try:
         _capture_shards(plan, specs, lambda n: messages.put(("frames", n)))
         messages.put(("done", None))
+    except (OSError, UserError) as exc:     # a full disk, say: one line for the user, as in one process
+        messages.put(("refused", str(exc) if isinstance(exc, UserError) else os_error_line(exc)))
     except BaseException:  # the parent reports it; a silent dead worker would hang the bar
         messages.put(("error", traceback.format_exc()))
+
 
 
 # ---- many shards: workers and progress --------------------------------------------------------
@@ -324,6 +327,8 @@ def _run_parallel(plan: CapturePlan, todo: list[ShardSpec], on_frames) -> None:
                 on_frames(value)
             elif kind == "done":
                 running -= 1
+            elif kind == "refused":
+                raise UserError(value)
             else:
                 raise RuntimeError(f"a capture worker failed:\n{value}")
     finally:
@@ -360,8 +365,12 @@ def run(args) -> int:
 def _write_report(plan: CapturePlan, paths: list[Path], sheet: bool) -> None:
     report = {"policy": plan.policy, "seed": plan.seed, **dataset_report(paths)}
     tmp = plan.out / "report.tmp.json"
-    tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, plan.out / "report.json")
+    try:
+        tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, plan.out / "report.json")
+    except BaseException:          # a full disk: no half-written report stays
+        tmp.unlink(missing_ok=True)
+        raise
     print(format_report(report))
     if sheet:
         write_png(plan.out / "contact_sheet.png", contact_sheet(paths))

@@ -26,14 +26,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from model.play.errors import UserError
+from model.play.errors import UserError, os_reason
+from model.play.images import write_png  # noqa: F401  (Pillow; capture, seeds and eval write through it here)
 from model.play.world import BUTTONS, MOVE_BUTTONS
 
 SHARD_NAME = "shard_{:05d}.npz"
@@ -62,6 +61,9 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray], level: int = 1) -
                 info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_EPOCH)
                 zf.writestr(info, buf.getbuffer(), zipfile.ZIP_DEFLATED, level)
         os.replace(tmp, path)
+    except OSError as exc:      # a full disk: one line, and no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{path}: cannot write ({os_reason(exc)}); nothing written") from None
     except BaseException:       # interrupted or failed: leave no half-written file behind
         tmp.unlink(missing_ok=True)
         raise
@@ -87,26 +89,6 @@ def shard_paths(out_dir: str | Path) -> list[Path]:
     if not out_dir.is_dir():
         return []
     return sorted(p for p in out_dir.iterdir() if _SHARD_RE.match(p.name))
-
-
-def write_png(path: str | Path, rgb: np.ndarray) -> None:
-    """An 8-bit RGB PNG, written atomically with zlib alone (model/ never imports Qt)."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w = rgb.shape[:2]
-    rows = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, w * 3)], axis=1)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    png = (b"\x89PNG\r\n\x1a\n"
-           + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9))
-           + chunk(b"IEND", b""))
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(png)
-    os.replace(tmp, path)
 
 
 # ---- statistics ---------------------------------------------------------------------------

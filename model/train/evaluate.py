@@ -61,6 +61,9 @@ def parse(argv):
     for name, low in minimum.items():
         if getattr(a, name) < low:
             raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(a, name)}")
+    existing = next(p for p in (Path(a.out), *Path(a.out).parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):     # refused before any data is read
+        raise UserError(f"--out {a.out}: {existing} is not a writable folder")
     return a
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -18,7 +20,7 @@ import torch
 from model.nets.checkpoint import round_to, save_world_modules
 from model.nets.dynamics import DYNAMICS_PRESETS, Dynamics
 from model.nets.tokenizer import Tokenizer, tokenizer_preset
-from model.play.errors import UserError
+from model.play.errors import UserError, os_reason
 from model.play.pack import PACK_FORMAT, sha256_file
 from model.play.sampler import DENOISE_STEPS, STEPS_TEXT
 from model.play.world import ACTION_DIM, BUTTONS, FPS
@@ -144,21 +146,26 @@ def run(args) -> int:
     p.add_argument("--int8", action="store_true", help="quantize the dynamics ONNX to int8 weights")
     a = p.parse_args(args.rest)
     out = Path(a.out)
-    if a.steps not in DENOISE_STEPS:                 # before anything is written
+    # Every argument is checked before anything is loaded or written.
+    if a.steps not in DENOISE_STEPS:
         raise UserError(f"--steps must be {STEPS_TEXT}, got {a.steps}")
+    if not 0.0 <= a.ctx_noise < 1.0:
+        raise UserError(f"--ctx-noise must be in [0, 1), got {a.ctx_noise}")
+    if not (a.checkpoint or a.random):
+        raise UserError("export needs --checkpoint RUN or --random")
+    check_pack_out(out)
     if a.checkpoint and (Path(a.checkpoint) / "geo_depth.safetensors").is_file():
         return _export_geo(a, out)
     if a.random:
         tokenizer, dynamics = random_modules(a.preset)
         training = {"note": "untrained"}
-    elif a.checkpoint:
+    else:
         from model.train.runs import load_run
         tokenizer, dynamics, training = load_run(Path(a.checkpoint))
-    else:
-        raise UserError("export needs --checkpoint RUN or --random")
-    _copy_seeds(a.seeds_from, out)
-    write_pack(tokenizer, dynamics, out, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training,
-               int8=a.int8)
+    with staged(out) as stage:
+        _copy_seeds(a.seeds_from, stage)
+        write_pack(tokenizer, dynamics, stage, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise},
+                   training=training, int8=a.int8)
     print(f"wrote world pack {out}")
     return 0
 
@@ -167,10 +174,56 @@ def _export_geo(a, out: Path) -> int:
     """A geometry-aware run (depth, motion and painter stages) -> a geometry world pack."""
     from model.train.geo_export import load_geo_run, write_geo_pack
     world, training = load_geo_run(Path(a.checkpoint))
-    _copy_seeds(a.seeds_from, out)
-    write_geo_pack(world, out, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training)
+    with staged(out) as stage:
+        _copy_seeds(a.seeds_from, stage)
+        write_geo_pack(world, stage, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training)
     print(f"wrote world pack {out} (geometry-aware)")
     return 0
+
+
+def check_pack_out(out: Path) -> None:
+    """Refuse an --out that cannot become a world pack (a file, a folder of other things, a
+    read-only place) before anything is loaded or written."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "world.json").is_file():
+        raise UserError(f"--out {out}: holds other files and no world pack; export to a new folder or a pack")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        raise UserError(f"--out {out}: {existing} is not writable")
+
+
+@contextmanager
+def staged(out: Path):
+    """A folder beside `out` to build the pack in (a copy of the pack already there: its seeds,
+    tours and licence stay), put in place of `out` only when complete. A full disk, an
+    error or an interrupt leaves `out` exactly as it was, and nothing else."""
+    stage = out.with_name(f".{out.name}.export-tmp")
+    shutil.rmtree(stage, ignore_errors=True)                    # left by a killed export
+    try:
+        if out.is_dir():
+            shutil.copytree(out, stage)
+        else:
+            stage.mkdir(parents=True)
+        yield stage
+        _swap_in(stage, out)
+    except OSError as exc:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise UserError(f"--out {out}: export failed ({os_reason(exc)}); nothing was changed") from None
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _swap_in(stage: Path, out: Path) -> None:
+    if not out.exists():
+        os.replace(stage, out)
+        return
+    old = out.with_name(f".{out.name}.export-old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(out, old)
+    os.replace(stage, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _copy_seeds(pack: str | None, out: Path) -> None:

@@ -10,14 +10,8 @@ import numpy as np
 import pytest
 
 import main
-from app.recording import (
-    ActionLog,
-    Recorder,
-    RecordingError,
-    SeedRef,
-    repair_fragmented_mp4,
-)
-from model.play.video import VideoWriter, read_video
+from app.recording import ActionLog, Recorder, RecordingError, SeedRef
+from model.play.video import VideoWriter, read_video, repair_fragmented_mp4
 
 TIMEOUT = 10_000
 

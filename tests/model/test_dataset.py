@@ -1,13 +1,11 @@
 """Shard files and the dataset report, on hand-made data (no engine needed)."""
 from __future__ import annotations
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
 
 from model.play.errors import UserError
+from model.play.images import read_image
 from model.play.world import BUTTONS, ENGINE_H, ENGINE_W
 from model.train.dataset import (
     SHARD_NAME,
@@ -36,25 +34,6 @@ def _shard(actions, xy, starts, map_index=0):
     return {"frames": frames, "actions": np.asarray(actions, np.uint8), "vars": vars_,
             "episode_start": episode_start, "map": np.full(t, map_index, np.uint8),
             "episode_seed": np.zeros(t, np.int64)}
-
-
-def _read_png(path):
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, size = 8, b"", None
-    while pos < len(data):
-        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
-        assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(kind + body)
-        if kind == b"IHDR":
-            size = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    w, h = size
-    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 3 * w)
-    assert (rows[:, 0] == 0).all()                                    # filter type "none"
-    return rows[:, 1:].reshape(h, w, 3)
 
 
 def test_write_npz_is_atomic_reproducible_and_pickle_free(tmp_path):
@@ -161,4 +140,5 @@ def test_png_and_contact_sheet_round_trip(tmp_path):
     # 16 frames in all, 4 picks spread evenly: global frames 0, 5, 10, 15 -> values 0, 5, 2, 7
     assert [sheet[r * ENGINE_H, c * ENGINE_W, 0] for r in range(2) for c in range(2)] == [0, 5, 2, 7]
     write_png(tmp_path / "sheet.png", sheet)
-    np.testing.assert_array_equal(_read_png(tmp_path / "sheet.png"), sheet)
+    np.testing.assert_array_equal(read_image(tmp_path / "sheet.png"), sheet)
+    assert not list(tmp_path.glob("*.tmp"))
