@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.nets.dynamics import DYNAMICS_PRESETS, Dynamics, DynamicsConfig
+from model.nets.dynamics import DYNAMICS_PRESETS, MASKED_AGE, Dynamics, DynamicsConfig
 from model.nets.flow import (
     action_vectors,
     flow_loss,
@@ -96,6 +96,37 @@ def test_window_limits_what_a_frame_sees():
         same = torch.allclose(out[:, t + j - 1], base[:, t + j - 1], atol=1e-6)
         assert same == (j > w + 1), f"noisy frame {j}"
 
+
+@pytest.mark.parametrize("gather", [False, True])
+def test_frame_block_bias_equals_the_dense_token_mask(dyn, gather):
+    """Training adds the age bias per frame block; inference (and the ONNX graph) adds it
+    as the dense per-token mask through SDPA. Same predictions, keys/values and gradients,
+    against a cache, with hidden and out-of-window frames; with most key frames visible
+    (all scored) and with few (only the visible ones gathered and scored)."""
+    torch.manual_seed(3)
+    cfg, b, f, m = dyn.cfg, 2, 3, 4                  # 3 new frames against 4 cached ones
+    z = torch.randn(b, f, cfg.latent_channels, cfg.latent_h, cfg.latent_w)
+    ctx = torch.randn(2, cfg.depth, b, cfg.heads, m * cfg.tokens_per_frame, cfg.head_dim)
+    tau, action = torch.rand(b, f), torch.rand(b, f, 9)
+    if gather:                       # each frame sees one cached frame and itself: 2 of 7
+        ages = torch.full((f, m + f), MASKED_AGE)
+        ages[torch.arange(f), m - 1 - torch.arange(f)] = torch.arange(1, f + 1)
+    else:                            # most frames visible, one hidden, one out of the window
+        ages = torch.randint(0, cfg.window + 1, (f, m + f))
+        ages[0, :2] = torch.tensor([MASKED_AGE, cfg.window + 1])
+    ages[:, m:] = torch.where(torch.eye(f, dtype=torch.bool), 0, MASKED_AGE)
+    visible = ((ages >= 0) & (ages <= cfg.window)).sum(1).max()
+    assert (visible < 0.5 * (m + f)) == gather
+    got = []
+    for training in (True, False):
+        dyn.train(training)
+        dyn.zero_grad()
+        x0, k, v = dyn.frame_pass(z, z.roll(1, 1), tau, action, *ctx, ages)
+        (x0.square().sum() + k.sum() + v.sum()).backward()
+        got.append([x0, k, v, dyn.age_bias.grad.clone(), dyn.blocks[0].qkv.weight.grad.clone()])
+    assert got[1][3].abs().sum() > 0                 # the age bias learns through both forms
+    for block, dense in zip(*got):
+        torch.testing.assert_close(block, dense, rtol=1e-5, atol=1e-5)
 
 
 def test_flow_loss_falls(dyn):
