@@ -26,14 +26,16 @@ import atheris
 TARGET_ENV = "REVERIE_FUZZ_TARGET"      # how libFuzzer's child processes (-merge=1) learn the target
 
 
-def _target() -> str:
-    return sys.argv[1] if len(sys.argv) > 1 else os.environ.get(TARGET_ENV, "")
+def _target(argv: list[str]) -> str:
+    """The target named first on the command line, or, in a child libFuzzer started, the parent's."""
+    given = argv[1] if len(argv) > 1 and not argv[1].startswith("-") else None
+    return given or os.environ.get(TARGET_ENV, "")
 
 
 def _instrumented() -> list[str]:
     """The modules coverage is taken from: numpy's Python code (the .npy header) for .npz
     targets, Pillow's (the image decoder) for images; only ours for JSON."""
-    kind = _target().rsplit("_", 1)[-1]
+    kind = _target(sys.argv).rsplit("_", 1)[-1]
     return ["model", "loader_targets", "json", *{"npz": ["numpy"], "png": ["PIL"], "jpg": ["PIL"]}.get(kind, [])]
 
 
@@ -85,11 +87,9 @@ def _mutate_bytes(data: bytes, max_size: int) -> bytes:
 
 
 def main(argv: list[str]) -> int:
-    args = argv[1:]
-    if args and args[0] in loader_targets.TARGETS:
-        name, args = args[0], args[1:]
-    else:                                   # a child libFuzzer started (-merge=1, -fork=N)
-        name = os.environ.get(TARGET_ENV)
+    name, args = _target(argv), argv[1:]
+    if args and args[0] == name:
+        args = args[1:]
     if name not in loader_targets.TARGETS:
         print(f"usage: fuzz_loaders.py TARGET [--keep-going] [libFuzzer flags]; "
               f"TARGET is one of {', '.join(loader_targets.TARGETS)}", file=sys.stderr)

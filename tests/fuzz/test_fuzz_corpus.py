@@ -14,7 +14,9 @@ from seed_inputs import SEED_INPUTS
 HARNESS = Path(__file__).resolve().parent / "fuzz_loaders.py"
 
 
-@pytest.mark.filterwarnings("ignore:Reading `.npy` or `.npz` file required additional header parsing")
+# numpy and Pillow warn of odd headers ("created on Python 2", "Invalid APNG"): the rule is
+# about what a loader returns or raises.
+@pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_the_corpus_replays_cleanly(name, tmp_path):
     inputs = sorted((CORPUS / name).glob("*"))
