@@ -28,6 +28,14 @@ def to_qimage(frame: np.ndarray) -> QImage:
     return QImage(frame.data, w, h, 3 * w, QImage.Format_RGB888).convertToFormat(QImage.Format_RGB32)
 
 
+def from_qimage(image: QImage) -> np.ndarray:
+    """An (H, W, 3) uint8 copy of a QImage: a window grab, for Pillow to write."""
+    image = image.convertToFormat(QImage.Format_RGB888)
+    h, w, stride = image.height(), image.width(), image.bytesPerLine()
+    rows = np.frombuffer(image.constBits(), np.uint8, count=stride * h).reshape(h, stride)
+    return rows[:, :3 * w].reshape(h, w, 3).copy()          # rows are padded to 4 bytes
+
+
 def fit_rect(width: int, height: int, frame_w: int, frame_h: int) -> QRectF:
     """The largest rectangle of the frame's aspect centred in width x height."""
     scale = min(width / frame_w, height / frame_h)
@@ -69,6 +77,12 @@ class FrameView(QWidget):
             self.stats.dropped += 1
             event_t = self._pending_event_t if self._pending_event_t is not None else event_t
         self._pending, self._pending_event_t = packet, event_t
+        self.update()
+
+    @Slot(str)
+    def show_failure(self, text: str) -> None:
+        """No world opened: say why where the frame would be, until one does."""
+        self.placeholder = f"No world is open\n\n{text}"
         self.update()
 
     def current_frame(self) -> np.ndarray | None:
@@ -164,7 +178,7 @@ class FrameView(QWidget):
         font.setBold(True)
         p.setFont(font)
         p.setPen(QColor(255, 255, 255, 220))
-        p.drawText(self.rect(), Qt.AlignCenter, text)
+        p.drawText(self.rect().adjusted(24, 0, -24, 0), Qt.AlignCenter | Qt.TextWordWrap, text)
 
     def mousePressEvent(self, event) -> None:
         self.setFocus()

@@ -128,6 +128,10 @@ class GalleryPanel(QWidget):
         save_button.clicked.connect(self.save_requested)
         self.empty_hint = QLabel("Drop a .png, .jpg or .npz here,\nor open one, to start from it.")
         self.empty_hint.setObjectName("sectionTitle")
+        self.copied = QLabel("")                  # what was copied into the user's scenes, and where
+        self.copied.setObjectName("sectionTitle")
+        self.copied.setWordWrap(True)
+        self.copied.hide()
         self.setLayout(self._layout(open_button, save_button))
 
     def _layout(self, open_button, save_button) -> QVBoxLayout:
@@ -147,6 +151,7 @@ class GalleryPanel(QWidget):
         layout.addWidget(_title("YOUR SCENES"))
         layout.addWidget(self.user_list, 2)
         layout.addWidget(self.empty_hint)
+        layout.addWidget(self.copied)
         layout.addLayout(buttons)
         layout.addLayout(rng_row)
         layout.addWidget(self.drawn)
@@ -168,6 +173,13 @@ class GalleryPanel(QWidget):
         files = user_seed_files(folder)
         self.user_list.fill([(p.stem, str(p), p) for p in files])
         self.empty_hint.setVisible(not files)
+
+    def note_copied(self, source: Path, kept: Path) -> None:
+        """A seed opened from elsewhere was copied into the user's scenes: say so, and where."""
+        self.copied.setText(f"{source.name} was copied into your scenes as {kept.name}, "
+                            "so it is here next time")
+        self.copied.setToolTip(f"{source}\n→ {kept}")
+        self.copied.show()
 
     def rng_value(self) -> tuple[int | None, str | None]:
         """(number or None for random, error line)."""

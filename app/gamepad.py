@@ -66,6 +66,10 @@ class PygameGamepads:
     def __init__(self):
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        # SDL_HINT_NO_SIGNAL_HANDLERS, read from the environment when SDL starts: else SDL
+        # takes SIGINT and SIGTERM for itself, and the player ignores Ctrl+C and `kill`
+        # (app/signals.py closes the window on them instead).
+        os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
         import pygame
         from pygame._sdl2 import controller
         self.pygame, self.controller = pygame, controller

@@ -15,7 +15,9 @@ from model.play.errors import UserError
 def world_config(args, settings):
     """The command line first, then what the last run remembered."""
     from app.packets import WorldConfig
-    from model.play.pack import available_worlds
+    from model.play.pack import available_worlds, find_pack
+    if args.world is not None:
+        find_pack(args.world)           # an unknown world is refused here, as by every other command
     backend = args.backend if getattr(args, "backend", "auto") != "auto" else settings.backend
     remembered = settings.last_world if settings.last_world in available_worlds() else None
     return WorldConfig(world=args.world or remembered, seed=args.seed,
@@ -69,13 +71,29 @@ def create_window(args, paths=None, **window_options):
     return app, window
 
 
-def run(args) -> int:
-    app, window = create_window(args)
+def show_window(window) -> None:
+    """Show the window with the keyboard focus: with no window manager to give it (Xvfb, a
+    kiosk) its shortcuts and keys would reach nothing until it was clicked."""
     if window.settings.maximized:
         window.showMaximized()
     else:
         window.show()
-    window.start()
-    code = app.exec()
-    window.close()                        # idempotent: stops the world thread if exec ended another way
-    return int(code)
+    window.raise_()
+    window.activateWindow()
+
+
+def run(args) -> int:
+    """The player until its window closes; exit code 0, or 130/143 when SIGINT/SIGTERM closed it."""
+    from app.signals import StopOnSignal
+    app, window = create_window(args)
+    # A signal closes every window as Ctrl+Q does (a recording and its session file are
+    # finalized), dialogs included, whose own event loops would otherwise keep the app up.
+    stopper = StopOnSignal(lambda _signum: (app.closeAllWindows(), app.quit()))
+    try:
+        show_window(window)
+        window.start()
+        code = app.exec()
+    finally:
+        window.close()                    # idempotent: stops the world thread if exec ended another way
+        stopper.close()
+    return stopper.exit_code if stopper.exit_code is not None else int(code)

@@ -22,7 +22,9 @@ def main(argv=None) -> int:
                        rec=(0, "1: record while playing, to show the indicator"))
     from PySide6.QtCore import Qt, QTimer
 
+    from app.frame_view import from_qimage
     from app.player import create_window
+    from model.play.images import write_png
     paths = temp_paths()
     app, window = create_window(args, paths=paths)
     window.resize(*map(int, args.size.split("x")))
@@ -39,7 +41,7 @@ def main(argv=None) -> int:
             if n == at + 1:
                 send_key(window.view, keys[key], down)
         if n == args.frames:                 # after this paint, not inside it
-            QTimer.singleShot(0, lambda: (window.grab().save(out), window.close()))
+            QTimer.singleShot(0, lambda: (write_png(out, from_qimage(window.grab().toImage())), window.close()))
 
     window.view.painted.connect(on_paint)
     window.show()

@@ -27,7 +27,7 @@ from app.audio import LiveAudio, SoundDeviceOutput
 from app.bindings_dialog import BindingsDialog
 from app.compare import CompareDock, compare_unavailable
 from app.controls import NoticeBar, TimelineBar
-from app.frame_view import FrameView, to_qimage
+from app.frame_view import FrameView
 from app.gallery import SEED_SUFFIXES, GalleryPanel
 from app.gamepad import GamepadPoller, PygameGamepads
 from app.icons import icon
@@ -40,6 +40,8 @@ from app.paths import AppPaths
 from app.settings import Settings, save_settings
 from app.window_actions import build_actions, set_available
 from app.world_thread import WorldThread
+from model.play.images import write_png
+from model.play.video import upscale
 
 CONTROLS_TEXT = ("W/S forward and back · A/D strafe · ←/→ turn · Ctrl or left click attack · "
                  "E or Space use · P pause · R reset · hold Backspace rewind · F9 record · "
@@ -114,6 +116,7 @@ class MainWindow(QMainWindow):
         e.frame_ready.connect(self.compare.follow)
         self.compare.message.connect(self.show_message)
         e.world_loaded.connect(self._world_loaded)
+        e.world_failed.connect(self.view.show_failure)
         e.session_started.connect(self._session_started)
         e.paused_changed.connect(self._paused_changed)
         e.steps_changed.connect(self._steps_changed)
@@ -194,6 +197,7 @@ class MainWindow(QMainWindow):
                 target, n = folder / f"{path.stem}-{n}{path.suffix}", n + 1
             if not target.exists():
                 shutil.copyfile(path, target)
+                self.gallery.note_copied(path, target)
         except OSError as exc:
             self.show_message("error", f"Could not keep {path.name} in {folder}: {exc.strerror or exc}")
             return path
@@ -307,7 +311,7 @@ class MainWindow(QMainWindow):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(folder / f"{stem}.npz", frames=frame[None], name=np.array(stem))
-            to_qimage(frame).save(str(folder / f"{stem}.png"))
+            write_png(folder / f"{stem}.png", frame)
         except OSError as exc:
             return self.show_message("error", f"Could not save the scene in {folder}: {exc.strerror or exc}")
         self.gallery.set_user_seeds(folder)
@@ -317,17 +321,12 @@ class MainWindow(QMainWindow):
         frame = self.view.current_frame()
         if frame is None:
             return None
-        image = to_qimage(frame)
-        image = image.scaled(image.width() * 4, image.height() * 4, Qt.IgnoreAspectRatio,
-                             Qt.SmoothTransformation if self.view.smooth else Qt.FastTransformation)
         path = self.paths.timestamped(".png", prefix="reverie-shot")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            write_png(path, upscale(frame, 4, self.view.smooth))      # 4x, as the MP4s upscale
         except OSError as exc:
             self.show_message("error", f"Screenshot not saved: {exc.strerror or exc}")
-            return None
-        if not image.save(str(path)):
-            self.show_message("error", f"Screenshot not saved: cannot write {path}")
             return None
         self.show_message("info", f"Screenshot saved to {path}")
         return path

@@ -39,12 +39,13 @@ def _guarded(method):
         try:
             return method(self, *args)
         except UserError as exc:
-            self.message.emit("error", str(exc))
+            self.last_error = str(exc)
         except Exception as exc:  # the thread must survive any bug in a step
             log.exception("world worker error")
             self._paused = True
             self.paused_changed.emit(True)
-            self.message.emit("error", f"Engine error ({type(exc).__name__}: {exc}); paused")
+            self.last_error = f"Engine error ({type(exc).__name__}: {exc}); paused"
+        self.message.emit("error", self.last_error)
     return wrapper
 
 
@@ -56,9 +57,11 @@ class WorldWorker(QObject):
     steps_changed = Signal(int)
     recording_changed = Signal(object)    # RecordingStatus (active) or None (stopped)
     message = Signal(str, str)            # level ("error" / "info"), one line
+    world_failed = Signal(str)            # no world could be opened at the start: why
 
     def __init__(self, config: WorldConfig, input_state, clock=time.perf_counter, autotick: bool = True):
         super().__init__()
+        self.last_error = ""                  # the last error message sent
         self.config, self.input, self._clock, self._autotick = config, input_state, clock, autotick
         self._timer: QTimer | None = None
         self._due = 0.0
@@ -75,9 +78,10 @@ class WorldWorker(QObject):
         self._timer.setTimerType(Qt.PreciseTimer)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.tick)
-        self._open(self.config.world, self.config.backend, self.config.steps)
-        if self._world is not None:
+        if self._open(self.config.world, self.config.backend, self.config.steps):
             self._first_scene()
+        else:
+            self.world_failed.emit(self.last_error)     # said where the frame would be
         if self.config.record and self._session is not None:
             self.start_recording(self.config.record)
         self._due = self._clock()
@@ -186,6 +190,8 @@ class WorldWorker(QObject):
     # -- scenes -------------------------------------------------------------------------
     def _start_scene(self, seed, rng_seed: int | None) -> None:
         rng = secrets.randbelow(2 ** 31) if rng_seed is None else int(rng_seed)
+        if seed.note:                                   # a tiny seed, stretched
+            self.message.emit("info", seed.note)
         self._stop_recording("new scene")
         self._scene = Scene(self._world, self._session, seed, rng)
         self.session_started.emit(self._scene.info())

@@ -37,6 +37,7 @@ class WorldThread(QObject):
     steps_changed = Signal(int)
     recording_changed = Signal(object)    # app.packets.RecordingStatus, or None when stopped
     message = Signal(str, str)            # level, one line
+    world_failed = Signal(str)            # no world opened at the start: the error
     _command = Signal(object, object)     # (a WorldWorker method, its arguments)
     _tick = Signal()
     _shutdown = Signal()
@@ -53,7 +54,7 @@ class WorldThread(QObject):
         self._tick.connect(self.worker.tick)
         self._shutdown.connect(self.worker.shutdown, Qt.BlockingQueuedConnection)
         for name in ("frame_ready", "world_loaded", "session_started", "paused_changed", "steps_changed",
-                     "recording_changed", "message"):
+                     "recording_changed", "message", "world_failed"):
             getattr(self.worker, name).connect(getattr(self, name))     # queued into this thread
 
     def start(self) -> None:
