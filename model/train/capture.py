@@ -380,10 +380,16 @@ def _write_report(plan: CapturePlan, paths: list[Path], sheet: bool) -> None:
 # ---- input checks ---------------------------------------------------------------------------
 
 def parse_maps(text: str | None) -> tuple[str, ...]:
-    """`MAP01,map07` -> ('MAP01', 'MAP07'); None means all 32."""
+    """`MAP01,map07` -> ('MAP01', 'MAP07'); `MAP01-MAP03` is a range; None means all 32."""
     if text is None:
         return MAPS
-    names = [n.strip().upper() for n in text.split(",") if n.strip()]
+    names = []
+    for part in (n.strip().upper() for n in text.split(",") if n.strip()):
+        first, _, last = part.partition("-")
+        if last and first in MAPS and last in MAPS and MAPS.index(first) <= MAPS.index(last):
+            names += MAPS[MAPS.index(first):MAPS.index(last) + 1]
+        else:
+            names.append(part)
     if not names:
         raise UserError("--maps: no map named (expected e.g. MAP01,MAP02)")
     for name in names:

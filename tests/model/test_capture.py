@@ -197,6 +197,7 @@ def test_resume_skips_shards_on_disk_and_remakes_missing_ones(tmp_path, monkeypa
 
 @pytest.mark.parametrize("argv, needle", [
     (["--frames", "100", "--maps", "MAP01,MAP99"], "MAP99"),
+    (["--frames", "100", "--maps", "MAP05-MAP02"], "MAP05-MAP02"),
     (["--frames", "0"], "--frames"),
     (["--frames", "-5"], "--frames"),
     (["--frames", "100", "--workers", "0"], "--workers"),
@@ -258,3 +259,8 @@ def test_shards_without_geometry_still_load(tmp_path, small_capture):
     write_npz(old / "shard_00000.npz", read_npz(shard_paths(small_capture)[0], keys))
     data = load_frames([old])
     assert data.frames.shape == (1000, FRAME_H, FRAME_W, 3)
+
+
+def test_map_ranges():
+    assert capture.parse_maps("MAP01-MAP29") == capture.MAPS[:29]
+    assert capture.parse_maps("map30-map32,MAP01") == ("MAP30", "MAP31", "MAP32", "MAP01")
