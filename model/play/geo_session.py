@@ -13,13 +13,14 @@ replay from the same inputs rebuilds the same frames bit for bit.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from model.play.errors import UserError
 from model.play.memory import KeyframeMemory, MemorySnapshot, advance_pose
 from model.play.pack import WorldPack
+from model.play.runtime import SessionControls, relative_change
 from model.play.sampler import SamplerSettings
 from model.play.seeds import SceneSeed
 from model.play.world import N_BUTTONS
@@ -82,7 +83,7 @@ class OrtGeoBackend:
         return self._sessions["recall"].run(None, {"frame": frame, "depth": depth, "motion": motion})
 
 
-class GeoSession:
+class GeoSession(SessionControls):
     """reset / step / snapshot / restore, as `runtime.WorldSession`."""
 
     def __init__(self, pack: WorldPack, backend, settings: SamplerSettings):
@@ -98,22 +99,6 @@ class GeoSession:
         self._pose = np.zeros(4)                   # x, y, eye z, yaw: the session's own coordinates
         self.memory = KeyframeMemory(MEMORY_KEYFRAMES, pack.frame_hw)
         self.memory_share = 0.0                    # of the last frame: pixels only the memory covered
-
-    @property
-    def backend_name(self) -> str:
-        return self.backend.name
-
-    @property
-    def steps(self) -> int:
-        return self.settings.steps
-
-    @steps.setter
-    def steps(self, value: int) -> None:
-        self.settings = replace(self.settings, steps=int(value)).checked()
-
-    @property
-    def frame(self) -> np.ndarray:
-        return self._frame
 
     @property
     def pose(self) -> np.ndarray:
@@ -189,7 +174,7 @@ class GeoSession:
             x0 = np.asarray(self.backend.paint(x_tau=x, tau=taus[k:k + 1], **fixed))
             pass_ms.append((time.perf_counter() - tic) * 1e3)
             # DISK-style skip: stop once the prediction has settled.
-            if self.settings.adaptive and last is not None and _rel_change(x0, last) < self.settings.adaptive_threshold:
+            if self.settings.adaptive and last is not None and relative_change(x0, last) < self.settings.adaptive_threshold:
                 break
             x, last = x0 + (taus[k + 1] / taus[k]) * (x - x0), x0
         self.last_steps_used = len(pass_ms)
@@ -209,6 +194,3 @@ class GeoSession:
         self.memory.restore(snap.memory)
         return self._frame
 
-
-def _rel_change(a, b) -> float:
-    return float(abs(a - b).mean() / (abs(b).mean() + 1e-6))

@@ -88,19 +88,9 @@ def open_world(world: str | None = None) -> WorldModel:
     return WorldModel(find_pack(world))
 
 
-class WorldSession:
-    def __init__(self, pack: WorldPack, backend, settings: SamplerSettings):
-        self.pack = pack
-        self.backend = backend
-        self.settings = settings
-        self.window = backend.window
-        self.timings = StepTimings()
-        self.frame_index = -1
-        self.last_steps_used = settings.steps
-        self._slot_frames = [MASKED_AGE] * self.window   # frame number held by each slot
-        self._pending = None        # newest frame: (latent, action into it, previous context latent)
-        self._rng = np.random.Generator(np.random.PCG64(0))
-        self._frame = None
+class SessionControls:
+    """What every world session shares: its backend's name, the live steps setting, the
+    newest frame. A session sets `backend`, `settings` and `_frame`."""
 
     @property
     def backend_name(self) -> str:
@@ -117,6 +107,21 @@ class WorldSession:
     @property
     def frame(self) -> np.ndarray:
         return self._frame
+
+
+class WorldSession(SessionControls):
+    def __init__(self, pack: WorldPack, backend, settings: SamplerSettings):
+        self.pack = pack
+        self.backend = backend
+        self.settings = settings
+        self.window = backend.window
+        self.timings = StepTimings()
+        self.frame_index = -1
+        self.last_steps_used = settings.steps
+        self._slot_frames = [MASKED_AGE] * self.window   # frame number held by each slot
+        self._pending = None        # newest frame: (latent, action into it, previous context latent)
+        self._rng = np.random.Generator(np.random.PCG64(0))
+        self._frame = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def reset(self, seed: SceneSeed, rng_seed: int = 0) -> np.ndarray:
@@ -181,7 +186,7 @@ class WorldSession:
         z, last = noise, ctx_t
         for k in range(1, steps):
             # DISK-style skip: stop once the prediction has settled (static view).
-            if self.settings.adaptive and _rel_change(x0, last) < self.settings.adaptive_threshold:
+            if self.settings.adaptive and relative_change(x0, last) < self.settings.adaptive_threshold:
                 break
             z, last = self._euler(z, x0, taus[k - 1], taus[k]), x0
             tic = time.perf_counter()
@@ -246,5 +251,5 @@ def _action_vec(action: np.ndarray | None) -> np.ndarray:
     return vec
 
 
-def _rel_change(a, b) -> float:
+def relative_change(a, b) -> float:
     return float(abs(a - b).mean() / (abs(b).mean() + 1e-6))
