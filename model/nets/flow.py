@@ -11,6 +11,7 @@ clean frames i-W..i-1 and itself, the way a generated frame sees the ring buffer
 from __future__ import annotations
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from model.nets.dynamics import ACTION_DIM, MASKED_AGE, Dynamics
@@ -71,6 +72,21 @@ def flow_loss(model: Dynamics, z: torch.Tensor, actions: torch.Tensor, ctx_noise
     sigma = torch.rand(b, t, device=z.device) * ctx_noise_max          # context noise (drift defence)
     x0 = _two_stream(model, context, z, actions, sigma, sample_tau((b, t - 1), z.device), None)
     return F.mse_loss(x0.float(), z[:, 1:].float())
+
+
+class RectifiedFlow(nn.Module):
+    """The training objective as a module (minRF's `RF`): forward(z, actions) -> the loss.
+
+    Data-parallel training wraps this, not the network, in DistributedDataParallel: only
+    a wrapped module's own forward arms the hooks that average gradients across ranks.
+    """
+
+    def __init__(self, model: Dynamics, ctx_noise_max: float = 0.1, self_forcing: float = 0.0):
+        super().__init__()
+        self.model, self.ctx_noise_max, self.self_forcing = model, ctx_noise_max, self_forcing
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return flow_loss(self.model, z, actions, self.ctx_noise_max, self.self_forcing)
 
 
 @torch.no_grad()

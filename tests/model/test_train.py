@@ -9,7 +9,17 @@ import main
 from model.nets.tokenizer import TOKENIZER_PRESETS, Tokenizer
 from model.train.metrics import horizontal_shift, psnr, sharpness, ssim
 from model.train.runs import load_run, load_stage
-from model.train.trainer import Stage, tokenizer_loss, train_stage
+from model.train.train_bench import synthetic
+from model.train.trainer import (
+    Stage,
+    TokenizerObjective,
+    dynamics_stage,
+    step_seeds,
+    tokenizer_loss,
+    tokenizer_stage,
+    train_stage,
+    train_step,
+)
 
 
 def write_fake_shards(folder, n=2, t=40, seed=0):
@@ -61,7 +71,7 @@ def test_tokenizer_loss_falls_and_checkpoint_resumes_identically(tmp_path):
     def make():
         torch.manual_seed(0)
         tok = Tokenizer(TOKENIZER_PRESETS["tiny"])
-        return Stage("tokenizer", tok, lambda rng: tokenizer_loss(tok, frames[torch.from_numpy(rng.integers(0, 8, 4))]), 3e-3)
+        return Stage("tokenizer", tok, TokenizerObjective(tok), lambda rng: (frames[rng.integers(0, 8, 4)],), 3e-3)
 
     straight = make()
     train_stage(straight, tmp_path / "a", 10, seed=0, device=torch.device("cpu"), max_steps=30, log=lambda *_: None)
@@ -79,6 +89,64 @@ def test_tokenizer_loss_falls_and_checkpoint_resumes_identically(tmp_path):
         torch.manual_seed(1)
         last = tokenizer_loss(fresh, frames).item()
     assert last < first
+
+
+def test_rank_zero_keeps_the_single_process_streams():
+    """Rank 0 draws what runs drew before data-parallel seeding (an old run resumes on the
+    same batches and noise); another rank draws its own."""
+    rng, noise = step_seeds(3, 7, rank=0)
+    assert np.array_equal(rng.integers(0, 1 << 30, 8), np.random.default_rng([3, 7]).integers(0, 1 << 30, 8))
+    assert noise == 3 * 1_000_003 + 7
+    other, other_noise = step_seeds(3, 7, rank=1)
+    assert not np.array_equal(other.integers(0, 1 << 30, 8), np.random.default_rng([3, 7]).integers(0, 1 << 30, 8))
+    assert other_noise != noise
+
+
+def _losses(stage: Stage) -> dict[str, torch.Tensor]:
+    """The stage's loss on one batch and one noise draw, in fp32 and under bf16 autocast."""
+    batch, out = stage.batches(np.random.default_rng(0)), {}
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+        torch.manual_seed(5)
+        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            out[name] = stage.objective(*batch)
+    return out
+
+
+def test_bf16_autocast_matches_fp32_losses_and_still_trains():
+    """Same weights, batch and noise: the losses under bf16 autocast are fp32 and within 1%
+    of fp32 training's (bf16 keeps 8 bits of mantissa; the losses average thousands of
+    values), and bf16 steps make the loss fall while the master weights stay fp32."""
+    cpu = torch.device("cpu")
+    tok, dyn, data, latents = synthetic("tiny", 24, cpu)
+    still = latents[:1].expand(24, -1, -1, -1).contiguous()         # a world that stands still: quick to learn
+    tokenizer, dynamics = tokenizer_stage(tok, data, 4, cpu, 3e-3), dynamics_stage(dyn, still, data, 4, 4, cpu, 3e-3)
+    before = _losses(dynamics)["fp32"]
+    for step in range(200, 215):                                     # past the learning-rate warm-up
+        train_step(dynamics, dynamics.objective, 0, step, cpu, bf16=True)
+    assert _losses(dynamics)["fp32"] < 0.6 * before
+    assert all(p.dtype == torch.float32 for p in dynamics.module.parameters())
+    for stage in (tokenizer, dynamics):
+        losses = _losses(stage)
+        assert losses["bf16"].dtype == torch.float32, stage.name
+        assert losses["bf16"].item() == pytest.approx(losses["fp32"].item(), rel=0.01), stage.name
+
+
+def test_benchmark_times_every_stage_in_both_precisions(capsys):
+    argv = ["train", "--benchmark", "--preset", "tiny", "--batch", "2", "--seq", "3", "--benchmark-steps", "1"]
+    assert main.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("hardware: ") and "threads" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
+    assert set(rows) == {"tokenizer", "dynamics", "decoder"}
+    assert rows["dynamics"][1] == "6"                                 # frames per step: batch x seq
+    for cells in rows.values():       # frames, GFLOP | ms, frames/s, GFLOP/s (fp32) | the same (bf16) | ratio
+        assert float(cells[2]) > 0 and float(cells[5]) > 0 and float(cells[9]) > 0
+
+
+def test_train_needs_data_and_out_unless_benchmarking(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main.main(["train", "--out", "somewhere"])
+    assert exc.value.code == 2 and "--data and --out are required" in capsys.readouterr().err
 
 
 def test_metrics_on_synthetic_cases():
