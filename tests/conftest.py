@@ -23,14 +23,20 @@ def make_seed_file(path: Path, n_frames: int = 4, seed: int = 0, name: str | Non
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_pack(tmp_path_factory) -> Path:
-    """An untrained 'tiny' world pack with two synthetic scene seeds."""
-    from model.train.export import random_modules, write_pack
-    root = tmp_path_factory.mktemp("worlds") / "tinyworld"
+def _pack_folder(tmp_path_factory, name: str) -> Path:
+    """A pack folder with two synthetic scene seeds: four frames with actions, and one frame."""
+    root = tmp_path_factory.mktemp("worlds") / name
     (root / "seeds").mkdir(parents=True)
     make_seed_file(root / "seeds" / "alpha.npz", seed=1)
     make_seed_file(root / "seeds" / "beta.npz", n_frames=1, seed=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_pack(tmp_path_factory) -> Path:
+    """An untrained 'tiny' latent world pack."""
+    from model.train.export import random_modules, write_pack
+    root = _pack_folder(tmp_path_factory, "tinyworld")
     tokenizer, dynamics = random_modules("tiny")
     write_pack(tokenizer, dynamics, root, world_id="tinyworld", title="Tiny", sampler={"steps": 2})
     return root
@@ -38,12 +44,9 @@ def tiny_pack(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def geo_pack(tmp_path_factory) -> Path:
-    """An untrained 'tiny' geometry-aware world pack with the same two synthetic seeds."""
+    """An untrained 'tiny' geometry-aware world pack."""
     from model.train.geo_export import random_geo, write_geo_pack
-    root = tmp_path_factory.mktemp("worlds") / "tinygeo"
-    (root / "seeds").mkdir(parents=True)
-    make_seed_file(root / "seeds" / "alpha.npz", seed=1)
-    make_seed_file(root / "seeds" / "beta.npz", n_frames=1, seed=2)
+    root = _pack_folder(tmp_path_factory, "tinygeo")
     write_geo_pack(random_geo("tiny"), root, world_id="tinygeo", title="Tiny geometry", sampler={"steps": 2})
     return root
 
