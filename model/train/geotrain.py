@@ -1,6 +1,6 @@
 """Training the geometry-aware world: depth, then camera motion, then the painter.
 
-    python -m model.train.geotrain --data data/geo200k --out runs/geo \
+    python main.py train --design geometry --data data/geo200k --out runs/geo \
         --depth-minutes 20 --motion-minutes 5 --painter-minutes 60
 
 Each stage is a loss module (`forward(rng) -> loss`, minRF's pattern) trained under bf16
@@ -10,7 +10,6 @@ minutes, resumable. Batches are drawn by a generator seeded by (seed, step).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +21,9 @@ from model.nets.geometry import CAMERA
 from model.nets.geonets import GEO_PRESETS, DepthNet, GeoConfig, MotionNet, Painter, make_prior, recall
 from model.play.memory import MIN_AGE, pick_view, relative_motion
 from model.nets.tokenizer import frames_to_float
-from model.play.progress import Progress
 from model.train.geodata import GeoData, load_geo_cached
-from model.train.runs import load_stage, save_stage, stage_config
-from model.train.trainer import HOLDOUT_MAPS
+from model.train.runs import load_stage, stage_config
+from model.train.trainer import HOLDOUT_MAPS, Stage, train_stage, use_bf16
 
 CTX_NOISE_MAX = 0.3           # context noise on the previous frame, in [-1, 1] units (level is an input)
 MEMORY_SPAN, MEMORY_STRIDE = 300, 4   # candidate keyframes: every 4th frame of the last 12 s
@@ -176,47 +174,13 @@ class PainterLoss(nn.Module):
         return ((x0.float().clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
 
 
-def train(name: str, loss: nn.Module, module: nn.Module, run: Path, minutes: float, lr: float,
-          seed: int, max_steps: int | None = None) -> int:
-    """Train `module` on `loss` for `minutes`, resuming from run/<name>.safetensors."""
-    module.to(memory_format=torch.channels_last)      # measured: NHWC convs run faster on this CPU
-    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=0.01)
-    step = 0
-    if (run / f"{name}.safetensors").is_file():
-        step, _ = load_stage(run, name, module, opt)
-    module.train()
-    deadline, last_save, losses = time.monotonic() + minutes * 60, time.monotonic(), []
-    progress, start = Progress(None, f"train {name}"), step
-    while time.monotonic() < deadline and (max_steps is None or step - start < max_steps):
-        rng = np.random.default_rng([seed, step])
-        torch.manual_seed(seed * 1_000_003 + step)
-        for group in opt.param_groups:
-            group["lr"] = lr * min(1.0, (step + 1) / 200)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            value = loss(rng)
-        opt.zero_grad(set_to_none=True)
-        value.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-        opt.step()
-        step += 1
-        losses.append(value.item())
-        progress(step, f"loss {np.mean(losses[-50:]):.4f}")
-        if time.monotonic() - last_save > 120:
-            save_stage(run, name, module, opt, step)
-            last_save = time.monotonic()
-    progress.close()
-    save_stage(run, name, module, opt, step)
-    print(f"{name}: {step} steps, loss {np.mean(losses[-50:]) if losses else float('nan'):.4f}", flush=True)
-    return step
-
-
 def geo_config(run: Path, preset: str) -> GeoConfig:
     saved = stage_config(run, "geo_depth")
     return GeoConfig.from_dict(saved) if saved else GEO_PRESETS[preset]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m model.train.geotrain")
+    p = argparse.ArgumentParser(prog="reverie train --design geometry")
     p.add_argument("--data", nargs="+", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--preset", default="cpu", choices=sorted(GEO_PRESETS))
@@ -232,6 +196,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--offset-noise", type=float, default=0.1)
     p.add_argument("--rollout", type=int, default=0, help="train on up to N of the model's own steps")
     return p.parse_args(argv)
+
+
+def train(name: str, objective: nn.Module, module: nn.Module, run: Path, minutes: float, lr: float,
+          seed: int, max_steps: int | None = None) -> int:
+    """One stage through the trainer's loop (resume, warm-up, step seeds, atomic saves, DDP);
+    the objective draws its own batch from the step's generator."""
+    module.to(memory_format=torch.channels_last)      # measured: NHWC convs run faster on this CPU
+    stage = Stage(name, module, objective, lambda rng: (rng,), lr)
+    device = torch.device("cpu")
+    return train_stage(stage, run, minutes, seed, device, max_steps, bf16=use_bf16(device, "auto"))
 
 
 def run(argv: list[str]) -> int:

@@ -57,11 +57,10 @@ def test_motion_history_stops_at_the_episode_start(geo_capture):
 def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     import main
     from model.play.runtime import open_world
-    from model.train.geotrain import run
-    common = ["--data", str(geo_capture), "--out", str(tmp_path / "run"), "--preset", "tiny", "--batch", "2",
-              "--max-steps", "3", "--rollout", "2"]
-    assert run(common) == 0
-    assert run(common) == 0                                      # resumes: three more steps each
+    common = ["train", "--design", "geometry", "--data", str(geo_capture), "--out", str(tmp_path / "run"),
+              "--preset", "tiny", "--batch", "2", "--max-steps", "3", "--rollout", "2"]
+    assert main.main(common) == 0
+    assert main.main(common) == 0                                # resumes: three more steps each
     from model.train.runs import stage_meta
     assert stage_meta(tmp_path / "run", "geo_painter")["step"] == 6
     pack = tmp_path / "pack"
