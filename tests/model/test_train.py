@@ -9,13 +9,12 @@ import main
 from model.nets.tokenizer import TOKENIZER_PRESETS, Tokenizer
 from model.train.metrics import horizontal_shift, psnr, sharpness, ssim
 from model.train.runs import load_run, load_stage
+from model.train.objectives import TokenizerObjective, tokenizer_loss
 from model.train.train_bench import synthetic
 from model.train.trainer import (
     Stage,
-    TokenizerObjective,
     dynamics_stage,
     step_seeds,
-    tokenizer_loss,
     tokenizer_stage,
     train_stage,
     train_step,
