@@ -52,6 +52,7 @@ from model.train.runs import (
     stage_meta,
 )
 from model.train.train_data import FrameData, load_frames
+from model.train.train_log import TrainLog
 
 HOLDOUT_MAPS = (29, 30, 31)          # MAP30-MAP32 never train: the unseen-map eval set
 
@@ -160,15 +161,20 @@ def train_stage(stage: Stage, run: Path, minutes: float, seed: int, device, max_
     deadline = time.monotonic() + minutes * 60
     last_save, losses = time.monotonic(), []
     progress = Progress(None, f"train {stage.name}")
+    train_log = TrainLog(run, stage.name) if rank() == 0 else None
     start_step = step
     while not _any_rank_stops(time.monotonic() >= deadline or step - start_step == max_steps, device):
         losses.append(train_step(stage, objective, seed, step, device, bf16))
         step += 1
         progress(step, f"loss {np.mean(losses[-50:]):.4f}")
+        if train_log:
+            train_log.add(step, losses[-1], stage.opt.param_groups[0]["lr"])
         if time.monotonic() - last_save > 120:
             _save_if_main(run, stage, step, extra)
             last_save = time.monotonic()
     progress.close()
+    if train_log:
+        train_log.close()
     _save_if_main(run, stage, step, extra)
     barrier()                   # no rank reads this stage's checkpoint before it is written
     log(f"{stage.name}: {step} steps, loss {np.mean(losses[-50:]) if losses else float('nan'):.4f}")

@@ -63,6 +63,9 @@ def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     assert main.main(common) == 0                                # resumes: three more steps each
     from model.train.runs import stage_meta
     assert stage_meta(tmp_path / "run", "geo_painter")["step"] == 6
+    from model.train.train_log import read_log
+    assert [r["step"] for r in read_log(tmp_path / "run" / "geo_painter.jsonl")] == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "run" / "geo_depth_loss.png").is_file()
     pack = tmp_path / "pack"
     assert main.main(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(pack),
                       "--seeds-from", "assets/worlds/freedoom"]) == 0

@@ -158,3 +158,21 @@ def test_metrics_on_synthetic_cases():
     assert horizontal_shift(a, np.roll(a, -4, axis=1)) == -4
     blurred = ((a[:, :-1].astype(int) + a[:, 1:]) // 2).astype(np.uint8)
     assert sharpness(blurred) < 0.7 * sharpness(a[:, :-1])
+
+
+def test_training_writes_a_jsonl_log_and_a_loss_plot(tmp_path):
+    """Where ML tools read them: one JSON line a step, and the stage's loss curve."""
+    import json
+
+    from model.train.train_log import TrainLog, read_log
+    log = TrainLog(tmp_path, "tokenizer")
+    for step in range(1, 61):
+        log.add(step, 1.0 / step, 3e-4)
+    plot = log.close()
+    rows = read_log(tmp_path / "tokenizer.jsonl")
+    assert [r["step"] for r in rows] == list(range(1, 61)) and rows[-1]["loss"] == round(1 / 60, 6)
+    with open(tmp_path / "tokenizer.jsonl", "a") as f:
+        f.write('{"step": 61, "lo')                     # a line cut short by a crash
+    assert len(read_log(tmp_path / "tokenizer.jsonl")) == 60
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "tokenizer.jsonl").read_text().splitlines()[0])["lr"] == 3e-4
