@@ -1,6 +1,6 @@
 """`python main.py capture`: engine trajectories for training, sharded, resumable, reproducible.
 
-The engine settings are the contract of DESIGN.md section 2 and live in one place,
+The engine settings are the contract of docs/design.md, "The first world", and live in one place,
 `make_game`, which the tests also use to re-render frames and check them against shards.
 Each shard holds whole episodes and depends only on (--seed, --maps, --policy, its index),
 so workers can make any subset, a rerun skips shards already on disk, and the same
@@ -63,7 +63,7 @@ def wad_path() -> Path:
 
 
 def make_game(map_name: str, seed: int, depth: bool = True) -> vzd.DoomGame:
-    """The one engine set-up (DESIGN.md section 2), started on `map_name` with `seed`.
+    """The one engine set-up (docs/design.md, "The first world"), started on `map_name` with `seed`.
 
     The depth and labels buffers are separate outputs (geometry for training, and the
     explorer steers by depth); the RGB frame is the same with them on or off. Episodes

@@ -1,4 +1,4 @@
-"""Sharpness over minutes (DESIGN.md section 7, issue 12's target): a 7,500-step (5-minute)
+"""Sharpness over minutes (docs/design.md, "Measuring fidelity"; issue 12's target): a 7,500-step (5-minute)
 rollout under a human-like policy.
 
 The capture's explorer plays the engine from a held-out start; the model gets the 16 frames

@@ -1,4 +1,4 @@
-"""Look-back and revisit (DESIGN.md section 8, issue 13's targets): does the world remember
+"""Look-back and revisit (docs/design.md, "Spatial memory"; issue 13's targets): does the world remember
 what is behind you?
 
 Look-back: stand still until the motion has died out, turn about 90° away, pause, turn back.

@@ -1,4 +1,4 @@
-"""Action response (DESIGN.md section 7, issue 12's target): does the view move the way the
+"""Action response (docs/design.md, "Measuring fidelity"; issue 12's target): does the view move the way the
 engine's does for each key?
 
 From each held-out start, for each motion: IDLE_TICS standing still, then HOLD_TICS of the

@@ -1,4 +1,4 @@
-"""`eval`: the world model against the engine (DESIGN.md sections 7 and 8).
+"""`eval`: the world model against the engine (docs/design.md, "Measuring fidelity" and "Spatial memory").
 
     python main.py eval --world freedoom --data data/eval-seen --unseen data/eval-unseen \
         --out reports/eval [--long] [--lookback] [--response-segments 30] [--teacher-forced 128]

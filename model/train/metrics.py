@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 PSNR_CAP = 100.0          # identical frames: report this instead of infinity
-VIEW_ROWS = 70            # the view above the weapon sprite at 128x96 (DESIGN.md section 8)
+VIEW_ROWS = 70            # the view above the weapon sprite at 128x96 (docs/design.md, "Spatial memory")
 VIEW_PSNR_CAP = 40.0      # look-back PSNR cap: two renders of one view differ only by noise above it
 FLOW_MARGIN = 8           # columns at each side, where content enters or leaves and flow means little
 
