@@ -4,15 +4,15 @@
 
 Random frames and latents of the preset's sizes (no data needed) go through the real
 stages (`tokenizer_stage`, `dynamics_stage`, `decoder_stage`, one `train_step` at a time).
-The fp32 and bf16 steps alternate, so that cores shared with other jobs slow both alike:
-read the two as a ratio. Frames per step: the tokenizer's 48x64 crops (2 x batch), the
-dynamics' batch x seq, the decoder's batch x (seq - 1). FLOPs are counted on one step of
-each by FlopCounterMode (matmuls, attention and convs, forward and backward).
+The fp32 and bf16 steps alternate, so that cores shared with other jobs slow both alike,
+and each reports its fastest step, the one other jobs slowed least: read the two as a
+ratio. Frames per step: the tokenizer's 48x64 crops (2 x batch), the dynamics' batch x
+seq, the decoder's batch x (seq - 1). FLOPs are counted on one step of each by
+FlopCounterMode (matmuls, attention and convs, forward and backward).
 """
 from __future__ import annotations
 
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -41,7 +41,8 @@ def hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     bf16 = "native bf16" if cpu_has_bf16() else "no native bf16 (bf16 is emulated)"
-    return f"{cpu_name()}, {torch.get_num_threads()} threads, {bf16}, torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    return f"{cpu_name()}, {threads} thread{'s' if threads > 1 else ''}, {bf16}, torch {torch.__version__}"
 
 
 def cpu_name() -> str:
@@ -79,7 +80,7 @@ def stages(a, device) -> list[tuple[Stage, int]]:
 
 
 def measure(stage: Stage, steps: int, device) -> dict[str, tuple[float, float]]:
-    """Median seconds per step and FLOPs per step of each precision, steps alternating."""
+    """Seconds of the fastest step and FLOPs per step of each precision, steps alternating."""
     stage.module.train()
     flops, times = {}, {name: [] for name, _ in PRECISIONS}
     for name, bf16 in PRECISIONS:
@@ -94,7 +95,7 @@ def measure(stage: Stage, steps: int, device) -> dict[str, tuple[float, float]]:
             train_step(stage, stage.objective, 0, 2 + step, device, bf16)
             _sync(device)
             times[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(times[name]), flops[name]) for name, _ in PRECISIONS}
+    return {name: (min(times[name]), flops[name]) for name, _ in PRECISIONS}
 
 
 def _sync(device) -> None:
@@ -105,7 +106,7 @@ def _sync(device) -> None:
 def benchmark(a) -> int:
     device = pick_device(a.device)
     print(f"hardware: {hardware(device)}")
-    print(f"preset {a.preset}, batch {a.batch} x seq {a.seq}: median of {a.benchmark_steps} steps "
+    print(f"preset {a.preset}, batch {a.batch} x seq {a.seq}: fastest of {a.benchmark_steps} steps "
           f"per stage and precision, fp32 and bf16 alternating")
     print(f"{'stage':<10} {'frames':>6} {'GFLOP':>7} | {'fp32 ms':>8} {'frames/s':>8} {'GFLOP/s':>7} | "
           f"{'bf16 ms':>8} {'frames/s':>8} {'GFLOP/s':>7} | bf16/fp32")

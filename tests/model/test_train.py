@@ -134,7 +134,7 @@ def test_benchmark_times_every_stage_in_both_precisions(capsys):
     argv = ["train", "--benchmark", "--preset", "tiny", "--batch", "2", "--seq", "3", "--benchmark-steps", "1"]
     assert main.main(argv) == 0
     out = capsys.readouterr().out
-    assert out.startswith("hardware: ") and "threads" in out
+    assert out.startswith("hardware: ") and " thread" in out
     rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
     assert set(rows) == {"tokenizer", "dynamics", "decoder"}
     assert rows["dynamics"][1] == "6"                                 # frames per step: batch x seq
