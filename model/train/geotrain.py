@@ -186,8 +186,8 @@ def geo_config(run: Path, preset: str) -> GeoConfig:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="reverie train --design geometry")
-    p.add_argument("--data", nargs="+", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--data", nargs="+", help="capture folders (required unless --benchmark)")
+    p.add_argument("--out", help="run folder, resumed if it exists (required unless --benchmark)")
     p.add_argument("--preset", default="cpu", choices=sorted(GEO_PRESETS))
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--depth-minutes", type=float, default=20)
@@ -200,6 +200,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ctx-noise", type=float, default=CTX_NOISE_MAX, help="largest context-noise level")
     p.add_argument("--offset-noise", type=float, default=0.1)
     p.add_argument("--rollout", type=int, default=0, help="train on up to N of the model's own steps")
+    p.add_argument("--benchmark", action="store_true", help="time each stage, fp32 against bf16, and exit")
+    p.add_argument("--benchmark-steps", type=int, default=5)
+    p.add_argument("--device", default="cpu")
     return p.parse_args(argv)
 
 
@@ -215,6 +218,9 @@ def train(name: str, objective: nn.Module, module: nn.Module, run: Path, minutes
 
 def run(argv: list[str]) -> int:
     a = parse(argv)
+    if a.benchmark:
+        from model.train.train_bench import benchmark
+        return benchmark(a, design="geometry")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(a.seed)

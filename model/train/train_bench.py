@@ -79,6 +79,30 @@ def stages(a, device) -> list[tuple[Stage, int]]:
     return [(tokenizer, 2 * a.batch), (dynamics, a.batch * a.seq), (decoder, a.batch * (a.seq - 1))]
 
 
+def geo_stages(a, device) -> list[tuple[Stage, int]]:
+    """The geometry design's three stages (`train --design geometry --benchmark`), on random
+    frames of one episode, as `geotrain` builds them."""
+    from model.nets.geonets import GEO_PRESETS, DepthNet, MotionNet, Painter
+    from model.train.geodata import GeoData
+    from model.train.geotrain import DepthLoss, MotionLoss, PainterLoss
+    n, rng = 256, np.random.default_rng(0)
+    base = FrameData(rng.integers(0, 256, (n, 96, 128, 3), dtype=np.uint8), rng.integers(0, 2, (n, 8), dtype=np.uint8),
+                     np.zeros(n, np.int64), np.zeros(n, np.int64))
+    data = GeoData(base, rng.integers(1, 64, (n, 96, 128)).astype(np.uint8),
+                   rng.normal(0, 2, (n, 4)).astype(np.float32), np.zeros((n, 4), np.float32))
+    cfg = GEO_PRESETS[a.preset]
+    depth, motion, painter = DepthNet(cfg), MotionNet(cfg), Painter(cfg)
+    objectives = (("geo_depth", depth, DepthLoss(depth, data, 2 * a.batch), 2 * a.batch),
+                  ("geo_motion", motion, MotionLoss(motion, data, 256), 256),
+                  ("geo_painter", painter, PainterLoss(painter, DepthNet(cfg), MotionNet(cfg), data, a.batch),
+                   a.batch))     # the painter's own frozen copies: freezing would stop the other two stages
+    out = []
+    for name, module, objective, frames in objectives:
+        module.to(memory_format=torch.channels_last)
+        out.append((Stage(name, module, objective, lambda rng: (rng,), a.lr), frames))
+    return out
+
+
 def measure(stage: Stage, steps: int, device) -> dict[str, tuple[float, float]]:
     """Seconds of the fastest step and FLOPs per step of each precision, steps alternating."""
     stage.module.train()
@@ -103,14 +127,15 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def benchmark(a) -> int:
+def benchmark(a, design: str = "latent") -> int:
     device = pick_device(a.device)
     print(f"hardware: {hardware(device)}")
-    print(f"preset {a.preset}, batch {a.batch} x seq {a.seq}: fastest of {a.benchmark_steps} steps "
+    shape = f"batch {a.batch}" + (f" x seq {a.seq}" if design == "latent" else "")
+    print(f"{design} design, preset {a.preset}, {shape}: fastest of {a.benchmark_steps} steps "
           f"per stage and precision, fp32 and bf16 alternating")
     print(f"{'stage':<10} {'frames':>6} {'GFLOP':>7} | {'fp32 ms':>8} {'frames/s':>8} {'GFLOP/s':>7} | "
           f"{'bf16 ms':>8} {'frames/s':>8} {'GFLOP/s':>7} | bf16/fp32")
-    for stage, frames in stages(a, device):
+    for stage, frames in (geo_stages(a, device) if design == "geometry" else stages(a, device)):
         result = measure(stage, a.benchmark_steps, device)
         cells = [f"{t * 1e3:8.0f} {frames / t:8.1f} {f / t / 1e9:7.1f}" for t, f in result.values()]
         speedup = result["fp32"][0] / result["bf16"][0]

@@ -101,3 +101,14 @@ def test_bf16_autocast_gives_the_fp32_losses(geo_capture):
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 values.append(loss(np.random.default_rng(5)).item())
         assert abs(values[1] - values[0]) <= 0.03 * abs(values[0]), (type(loss).__name__, values)
+
+
+def test_benchmark_times_the_three_geometry_stages(capsys):
+    import main
+    assert main.main(["train", "--design", "geometry", "--benchmark", "--preset", "tiny", "--batch", "2",
+                      "--benchmark-steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "native bf16" in out or "emulated" in out
+    rows = [line for line in out.splitlines() if line.startswith("geo_")]
+    assert [r.split()[0] for r in rows] == ["geo_depth", "geo_motion", "geo_painter"]
+    assert all(r.rstrip().endswith("x") for r in rows)
