@@ -76,9 +76,10 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 
 HIDDEN = -1e9                     # the additive bias of a key frame a query frame may not see
 # Below this share of key frames visible to any query frame, attention gathers only the
-# visible ones (measured on this CPU at batch 8: the gather costs more than it saves at
-# seq 6, where 6 of 11 frames are visible, and wins from seq 7 on, 3x at seq 12).
-GATHER_BELOW = 0.5
+# visible ones. Measured on this CPU, `cpu` preset at batch 8 under bf16: the gather loses
+# at seq 6 and 7 (6 of 11 and of 13 frames visible), breaks even at 8, wins from 9 on
+# (17% off a step at seq 12); in fp32 it wins from 8 on (44% off at seq 12).
+GATHER_BELOW = 0.4
 
 
 def token_bias(bias: torch.Tensor, n: int) -> torch.Tensor:

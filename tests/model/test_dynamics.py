@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.nets.dynamics import DYNAMICS_PRESETS, MASKED_AGE, Dynamics, DynamicsConfig
+from model.nets.dynamics import DYNAMICS_PRESETS, GATHER_BELOW, MASKED_AGE, Dynamics, DynamicsConfig
 from model.nets.flow import (
     action_vectors,
     flow_loss,
@@ -116,7 +116,7 @@ def test_frame_block_bias_equals_the_dense_token_mask(dyn, gather):
         ages[0, :2] = torch.tensor([MASKED_AGE, cfg.window + 1])
     ages[:, m:] = torch.where(torch.eye(f, dtype=torch.bool), 0, MASKED_AGE)
     visible = ((ages >= 0) & (ages <= cfg.window)).sum(1).max()
-    assert (visible < 0.5 * (m + f)) == gather
+    assert (visible < GATHER_BELOW * (m + f)) == gather
     got = []
     for training in (True, False):
         dyn.train(training)
