@@ -4,15 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.play.pack import DEFAULT_WORLD, REPO_WORLDS, load_pack
+from model.play.pack import REPO_WORLDS
 from model.play.runtime import open_world
 
 PACKS = sorted(p.parent.name for p in REPO_WORLDS.glob("*/world.json"))
-
-
-def test_the_default_world_is_the_geometry_aware_one():
-    assert DEFAULT_WORLD in PACKS and "freedoom-latent" in PACKS
-    assert load_pack(REPO_WORLDS / DEFAULT_WORLD).design == "geometry"
 
 
 @pytest.mark.parametrize("world_id", PACKS)
