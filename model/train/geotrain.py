@@ -210,7 +210,7 @@ def train(name: str, objective: nn.Module, module: nn.Module, run: Path, minutes
           seed: int, max_steps: int | None = None) -> int:
     """One stage through the trainer's loop (resume, warm-up, step seeds, atomic saves, DDP);
     the objective draws its own batch from the step's generator."""
-    module.to(memory_format=torch.channels_last)      # measured: NHWC convs run faster on this CPU
+    module.to(memory_format=torch.channels_last)      # one busy-core micro-benchmark favoured it; re-measure with --benchmark
     stage = Stage(name, module, objective, lambda rng: (rng,), lr)
     device = torch.device("cpu")
     return train_stage(stage, run, minutes, seed, device, max_steps, bf16=use_bf16(device, "auto"))
