@@ -28,6 +28,7 @@ class TrainLog:
 
     def flush(self) -> None:
         if self._lines:
+            self.path.parent.mkdir(parents=True, exist_ok=True)    # before the first checkpoint makes it
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write("\n".join(self._lines) + "\n")
             self._lines = []
