@@ -18,6 +18,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QDockWidget, QLabel, QVBoxLayout, QWidget
 
 from app.frame_view import FrameView
+from app.world_thread import OwnedThread
 from model.play.errors import UserError
 from model.play.origin import has_origin, read_origin
 from model.play.world import FPS
@@ -130,7 +131,7 @@ class CompareWorker(QObject):
             self._twin = None
 
 
-class CompareThread(QObject):
+class CompareThread(OwnedThread, QObject):
     """The GUI side of the engine worker: owns its QThread; `follow` and `open_seed` are queued."""
     frame_ready = Signal(object)             # ComparePacket, re-emitted in the GUI thread
     message = Signal(str, str)
@@ -150,15 +151,6 @@ class CompareThread(QObject):
         self.worker.frame_ready.connect(self.frame_ready)
         self.worker.message.connect(self.message)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Close the engine, quit and join the thread. Idempotent."""
-        if self.thread.isRunning():
-            self._shutdown.emit()
-            self.thread.quit()
-            self.thread.wait()
 
 
 class CompareDock(QDockWidget):

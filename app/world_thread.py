@@ -29,7 +29,22 @@ def _queued(method):
     return send
 
 
-class WorldThread(QObject):
+class OwnedThread:
+    """Start, and stop: ask the worker to shut down (a blocking call into its thread: it
+    finalizes what it owns), then quit and join the thread. Idempotent. The owner sets
+    `thread` (a QThread) and `_shutdown` (a signal connected to the worker's shutdown)."""
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread.isRunning():
+            self._shutdown.emit()
+            self.thread.quit()
+            self.thread.wait()
+
+
+class WorldThread(OwnedThread, QObject):
     frame_ready = Signal(object)          # app.packets.FramePacket
     world_loaded = Signal(object)         # app.packets.WorldInfo
     session_started = Signal(object)      # app.packets.SessionInfo
@@ -57,15 +72,6 @@ class WorldThread(QObject):
                      "recording_changed", "message", "world_failed"):
             getattr(self.worker, name).connect(getattr(self, name))     # queued into this thread
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Finalize any recording, stop the timer, quit and join the thread. Idempotent."""
-        if self.thread.isRunning():
-            self._shutdown.emit()
-            self.thread.quit()
-            self.thread.wait()
 
     def tick(self) -> None:
         self._tick.emit()
