@@ -79,15 +79,16 @@ def _target_depth(f_s, r_s, motion):
     return (f_s - df) * torch.cos(yaw) - (r_s - dr) * torch.sin(yaw)
 
 
-def _sample(image: torch.Tensor, u_s, v_s, mode: str = "bilinear") -> torch.Tensor:
+def _sample(image: torch.Tensor, u_s, v_s, mode: str = "bilinear", padding: str = "border") -> torch.Tensor:
     """image (B, C, H, W) read at source pixel coordinates (B, H', W')."""
     h, w = image.shape[-2:]
     grid = torch.stack([u_s / w * 2 - 1, v_s / h * 2 - 1], dim=-1)
-    return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=False)
+    return F.grid_sample(image, grid, mode=mode, padding_mode=padding, align_corners=False)
 
 
 def reproject(image: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor,
-              cam: Camera = CAMERA, iterations: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+              cam: Camera = CAMERA, iterations: int = 2, mode: str = "bilinear",
+              occlusion: bool = True, padding: str = "border") -> tuple[torch.Tensor, torch.Tensor]:
     """Warp `image` (B, C, H, W), seen with `depth` (B, H, W) map units, by `motion` (B, 4).
 
     Backward warping needs the target view's depth, which is unknown: start from the source
@@ -95,6 +96,9 @@ def reproject(image: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor,
     point found last time, seen from the target). Returns the warped image and a validity
     mask (B, 1, H, W): 1 where the source point lies inside the old view, in front of both
     cameras, and agrees with the depth guess (0 where the motion uncovers something).
+    `mode` "nearest" copies source pixels whole: repeated warps then never blur. Without
+    `occlusion`, valid means inside the old view only. `padding` is grid_sample's, for what
+    lies outside the old view ("reflection" mirrors the view's texture into it).
     """
     b, _, h, w = image.shape
     u, v = pixel_grid(h, w, image.device)
@@ -110,8 +114,8 @@ def reproject(image: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor,
         t = _target_depth(seen, r_s / f_s * seen, motion).clamp_min(1.0)   # the point seen there
     inside = (u_s >= 0.5) & (u_s <= w - 0.5) & (v_s >= 0.5) & (v_s <= h - 0.5)   # both bilinear taps
     agree = (t - guess).abs() <= 0.1 * guess + cam.depth_unit
-    valid = (inside & agree).to(image.dtype)[:, None]
-    return _sample(image, u_s, v_s), valid
+    valid = ((inside & agree) if occlusion else inside).to(image.dtype)[:, None]
+    return _sample(image, u_s, v_s, mode, padding), valid
 
 
 def yaw_warp_x(x: torch.Tensor, dyaw_deg: float, cam: Camera = CAMERA) -> torch.Tensor:

@@ -198,6 +198,14 @@ class GeoWorld(nn.Module):
         return prior, valid, weapon, motion, depth
 
 
+FAR_SEEN = 4.0   # depth at the buffer's far clip is "at least this far": taken as FAR_SEEN x the clip
+
+
 def recall(frame, depth, motion):
-    """A keyframe seen from the new camera: the memory's prior and what it covers."""
-    return reproject(frame, depth, motion)
+    """A kept frame (the anchor or a keyframe; any channels: colour and trust) seen from the new
+    camera, pixels copied whole so that content carried over many frames stays sharp, and
+    what it covers; outside the old view it mirrors the view's own texture (not valid: the
+    runtime only borrows its detail). Over many frames the camera can walk past the far clip (504 units), and
+    a wall taken to be there would swell to fill the view: clipped depth counts as far off."""
+    depth = torch.where(depth > 0.9 * CAMERA.far, FAR_SEEN * CAMERA.far, depth)
+    return reproject(frame, depth, motion, mode="nearest", occlusion=False, padding="reflection")

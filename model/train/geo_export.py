@@ -2,7 +2,8 @@
 
     observe.onnx  frame (1,3,96,128), actions (1,K,8), motions (1,K,4) -> prior (1,3,96,128),
                   valid (1,1,96,128), weapon (1,1,96,128), motion (1,4), depth (1,96,128)
-    recall.onnx   frame (1,3,96,128), depth (1,96,128), motion (1,4) -> memory, memory_valid
+    recall.onnx   frame (1,4,96,128): colour and trust, depth (1,96,128), motion (1,4)
+                  -> memory (1,4,96,128), memory_valid (1,1,96,128); nearest-pixel warp
     painter.onnx  x_tau, tau (1,), prior, valid, prev, weapon, action (1,8), ctx_noise (1,),
                   memory, memory_valid -> x0
 
@@ -71,7 +72,7 @@ def export_geo_onnx(world: GeoWorld, out: Path) -> dict[str, Path]:
     specs = {
         "observe": (Observe(world), (img, torch.zeros(1, k, N_BUTTONS), torch.zeros(1, k, 4)),
                     ["frame", "actions", "motions"], ["prior", "valid", "weapon", "motion", "depth"]),
-        "recall": (Recall(), (img, torch.full((1, FRAME_H, FRAME_W), 100.0), torch.zeros(1, 4)),
+        "recall": (Recall(), (torch.zeros(1, 4, FRAME_H, FRAME_W), torch.full((1, FRAME_H, FRAME_W), 100.0), torch.zeros(1, 4)),
                    ["frame", "depth", "motion"], ["memory", "memory_valid"]),
         "painter": (world.painter, (img, torch.ones(1), img, mask, img, mask, torch.zeros(1, N_BUTTONS),
                                     torch.zeros(1), img, mask),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from model.play.filters import box_mean
+
 PSNR_CAP = 100.0          # identical frames: report this instead of infinity
 VIEW_ROWS = 70            # the view above the weapon sprite at 128x96 (docs/design.md, "Spatial memory")
 VIEW_PSNR_CAP = 40.0      # look-back PSNR cap: two renders of one view differ only by noise above it
@@ -23,19 +25,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return psnr_from_mse(mse(a, b))
 
 
-def _box(x: np.ndarray, r: int = 3) -> np.ndarray:
-    """Mean over a (2r+1)^2 window with edge padding, via summed-area tables."""
-    k = 2 * r + 1
-    p = np.pad(x, ((r + 1, r), (r + 1, r)) + ((0, 0),) * (x.ndim - 2), mode="edge")
-    s = p.cumsum(0).cumsum(1)
-    return (s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k]) / (k * k)
-
-
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM over channels with a 7x7 box window (values in [0, 255])."""
     x, y = a.astype(np.float64) / 255.0, b.astype(np.float64) / 255.0
-    mx, my = _box(x), _box(y)
-    vx, vy, cxy = _box(x * x) - mx ** 2, _box(y * y) - my ** 2, _box(x * y) - mx * my
+    mx, my = box_mean(x), box_mean(y)
+    vx, vy, cxy = box_mean(x * x) - mx ** 2, box_mean(y * y) - my ** 2, box_mean(x * y) - mx * my
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
     return float(s.mean())

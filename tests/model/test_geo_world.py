@@ -52,7 +52,8 @@ def test_onnx_graphs_match_torch(geo_pack):
     for name, a, b in zip(("prior", "valid", "weapon", "motion", "depth"), got, want):
         assert np.abs(a - b).mean() < 2e-3 * max(1.0, float(np.abs(b).mean())), name
     motion = np.array([[30.0, 20.0, -5.0, 1.0]], np.float32)
-    for a, b in zip(cpu.recall(frame, want[4], motion), ref.recall(frame, want[4], motion)):
+    kept = np.concatenate([frame, np.ones_like(frame[:, :1])], axis=1)     # colour and trust
+    for a, b in zip(cpu.recall(kept, want[4], motion), ref.recall(kept, want[4], motion)):
         assert np.abs(a - b).mean() < 2e-3
     feed = {"x_tau": frame, "tau": np.ones(1, np.float32), "prior": want[0], "valid": want[1], "prev": frame,
             "weapon": want[2], "action": actions[:, -1], "ctx_noise": np.zeros(1, np.float32),

@@ -34,17 +34,19 @@ def test_a_keyframe_recalled_from_a_known_pose_matches_the_projection():
     frame = _colour(torch.atan((u - CAMERA.cx) / CAMERA.fx))            # (3, 96, 128)
     memory = KeyframeMemory(8, (96, 128))
     start = np.array([10.0, 20.0, 41.0, 0.0])
-    memory.consider(frame.permute(1, 2, 0).numpy().astype(np.uint8), np.full((96, 128), 200.0), start, 0)
+    trust = np.ones((96, 128), np.uint8)
+    memory.consider(frame.permute(1, 2, 0).numpy().astype(np.uint8), trust, np.full((96, 128), 200.0), start, 0)
     assert memory.recall(advance_pose(start, [90.0, 0, 0, 0]), 40) is None       # turned away: nothing
     back = advance_pose(start, [10.0, 0, 0, 0])
-    image, depth, motion = memory.recall(back, 40)
+    image, kept_trust, depth, motion = memory.recall(back, 40)
+    np.testing.assert_array_equal(kept_trust, trust)
     np.testing.assert_allclose(motion, [10.0, 0, 0, 0], atol=1e-4)
     warped, valid = recall(torch.from_numpy(image).permute(2, 0, 1)[None].float(),
                            torch.from_numpy(depth)[None], torch.from_numpy(motion)[None])
     expected = _colour(torch.atan((u - CAMERA.cx) / CAMERA.fx) - math.radians(10.0))
     inside = valid[0, 0].bool()
     assert inside[30:66].float().mean() > 0.8
-    assert (warped[0] - expected).abs()[:, inside].mean() < 1.5              # uint8 rounding + bilinear
+    assert (warped[0] - expected).abs()[:, inside].mean() < 3.0              # uint8 rounding + nearest pixel
 
 
 def test_recent_and_far_views_are_not_recalled():
@@ -58,10 +60,11 @@ def test_recent_and_far_views_are_not_recalled():
 def test_memory_stays_within_its_budget_and_evicts_the_least_used():
     memory = KeyframeMemory(16, (96, 128))
     frame, depth = np.zeros((96, 128, 3), np.uint8), np.ones((96, 128), np.float32)
+    trust = np.ones((96, 128), np.uint8)
     for i in range(3000):                                                     # a new place every frame
-        memory.consider(frame, depth, np.array([i * 100.0, 0, 41, 0]), i)
+        memory.consider(frame, trust, depth, np.array([i * 100.0, 0, 41, 0]), i)
     assert memory.count == 16 and len(memory.images) == 16
-    assert sum(f.nbytes + d.nbytes for f, d in memory.images) <= memory.budget_bytes < 2 * 2**20
+    assert sum(f.nbytes + t.nbytes + d.nbytes for f, t, d in memory.images) <= memory.budget_bytes < 2 * 2**20
     assert sorted(memory.born) == list(range(2984, 3000))                     # the newest stay
 
 
@@ -69,9 +72,9 @@ def test_far_travel_moves_the_anchor_and_keeps_precision():
     memory = KeyframeMemory(8, (96, 128))
     frame, depth = np.zeros((96, 128, 3), np.uint8), np.ones((96, 128), np.float32)
     far = np.array([1e9 + 0.25, -3e8, 41.0, 30.0])
-    memory.consider(frame, depth, far, 0)
+    memory.consider(frame, np.ones((96, 128), np.uint8), depth, far, 0)
     assert np.abs(memory.poses[0, :2]).max() < ANCHOR_RANGE
-    _, _, motion = memory.recall(far + np.array([0.5, 0.0, 0.0, 1.0]), 100)
+    *_, motion = memory.recall(far + np.array([0.5, 0.0, 0.0, 1.0]), 100)
     np.testing.assert_allclose(motion, [1.0, 0.5 * math.cos(math.radians(30)), 0.5 * math.sin(math.radians(30)), 0],
                                atol=1e-6)
 

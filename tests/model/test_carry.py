@@ -1,0 +1,98 @@
+"""Carrying what the camera saw into new views: whole-pixel warps that never blur, clipped
+depth taken as far, and the per-pixel trust that lets the memory replace painted pixels."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.nets.geometry import CAMERA
+from model.nets.geonets import recall
+from model.play.geo_session import SHADE_SEEN, Kept
+from model.play.memory import advance_pose, relative_motion
+from model.play.runtime import open_world
+from model.train.metrics import sharpness
+
+
+def _scene(seed=0):
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.uniform(-1, 1, (1, 3, 96, 128)).astype(np.float32))
+
+
+def test_a_recalled_view_only_copies_pixels_of_the_kept_frame():
+    """Nearest-pixel warp: every output value is one of the kept frame's, so any number of
+    warps adds no blur (bilinear would average neighbours)."""
+    frame = _scene()
+    warped, valid = recall(frame, torch.full((1, 96, 128), 120.0), torch.tensor([[7.3, 11.0, -4.0, 0.5]]))
+    source = set(np.round(frame.numpy().ravel(), 6))
+    assert valid.mean() > 0.5
+    assert set(np.round(warped.numpy().ravel(), 6)) <= source
+
+
+def test_clipped_depth_counts_as_far_so_walking_past_the_clip_keeps_the_view():
+    """Walk 600 units (past the 504-unit far clip) toward a view of clipped depth: taken as
+    far, it grows a little; taken at the clip it would fold into a few pixels."""
+    frame = _scene(1)
+    clipped = torch.full((1, 96, 128), CAMERA.far)
+    warped, valid = recall(frame, clipped, torch.tensor([[0.0, 600.0, 0.0, 0.0]]))
+    assert valid.mean() > 0.9
+    assert len(np.unique(warped.numpy()[0, 0])) > 0.3 * 96 * 128
+
+
+def _session(geo_pack):
+    world = open_world(str(geo_pack))
+    session = world.session(backend="cpu", steps=1)
+    session.reset(world.load_seed("alpha"), rng_seed=0)
+    return world, session
+
+
+def test_trusted_memory_replaces_painted_pixels_and_not_seen_ones(geo_pack):
+    """The anchor's left half was seen, its right half painted; a trusted keyframe covers all.
+    Carried pixels take SHADE_SEEN of the painter's smoothed change."""
+    _, session = _session(geo_pack)
+    hw = (1, 1, 96, 128)
+    anchor = np.concatenate([np.full((1, 3, 96, 128), 0.5, np.float32), np.zeros(hw, np.float32)], axis=1)
+    anchor[:, 3, :, :64] = 1.0
+    memory = np.concatenate([np.full((1, 3, 96, 128), -0.5, np.float32), np.ones(hw, np.float32)], axis=1)
+    for painter in (0.5, 0.0):
+        x0 = np.full((1, 3, 96, 128), painter, np.float32)
+        frame, trust = session._composite(x0, anchor, np.ones(hw, np.float32), memory, np.ones(hw, np.float32))
+        np.testing.assert_allclose(frame[0, :, 10:-10, 10:54], 0.5 + SHADE_SEEN * (painter - 0.5), atol=1e-6)
+        np.testing.assert_allclose(frame[0, :, 10:-10, 74:-10], -0.5 + SHADE_SEEN * (painter + 0.5), atol=1e-6)
+        assert trust.all()
+        assert session.memory_share == pytest.approx(0.5) and session.painted_share == 0
+
+
+def test_nothing_to_recall_leaves_the_anchor_and_marks_uncovered_pixels_painted(geo_pack):
+    _, session = _session(geo_pack)
+    hw = (1, 1, 96, 128)
+    anchor = np.concatenate([_scene(2).numpy(), np.ones(hw, np.float32)], axis=1)
+    keep = np.ones(hw, np.float32)
+    keep[..., -8:] = 0                                  # the right edge: uncovered
+    frame, trust = session._composite(anchor[:, :3].copy(), anchor, keep, np.zeros_like(anchor), np.zeros(hw, np.float32))
+    np.testing.assert_allclose(frame, anchor[:, :3], atol=1e-5)   # the painter agrees: detail kept exactly
+    assert not trust[:, -8:].any() and trust[:, :-8].all()
+    assert session.painted_share == pytest.approx(8 / 128)
+
+
+def test_a_still_camera_keeps_the_seed_sharp(geo_pack):
+    """Without carrying, the painter's regression blurs the view a little every step."""
+    world, session = _session(geo_pack)
+    seed = world.load_seed("alpha").frames[-1]
+    session._motions[:] = 0
+    frames = [session.step(np.zeros(8, np.uint8)) for _ in range(40)]
+    assert sharpness(frames[-1]) > 0.5 * sharpness(seed)
+
+
+def test_the_anchor_moves_on_once_the_camera_turns_away(geo_pack):
+    _, session = _session(geo_pack)
+    session.step(np.zeros(8, np.uint8))
+    born = session._anchor.born if session._anchor is not None else None
+    session._anchor = Kept(session._frame, session._trust, np.full((96, 128), 100.0, np.float32),
+                           advance_pose(session.pose, [-90.0, 0, 0, 0]), session.frame_index)
+    assert session._anchor_spent(1.0)                    # 90 degrees off: spent
+    session._anchor = Kept(session._frame, session._trust, np.full((96, 128), 100.0, np.float32),
+                           session.pose, session.frame_index)
+    assert not session._anchor_spent(1.0) and session._anchor_spent(0.5)
+    assert born is None or born <= session.frame_index
+    np.testing.assert_allclose(relative_motion(session.pose, session.pose), 0)
