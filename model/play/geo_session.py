@@ -30,7 +30,8 @@ import numpy as np
 
 from model.play.errors import UserError
 from model.play.filters import box_mean
-from model.play.memory import KeyframeMemory, MemorySnapshot, advance_pose, relative_motion, view_distance
+from model.play.memory import (KeyframeMemory, MemorySnapshot, advance_pose, relative_motion, view_distance,
+                               view_gap)
 from model.play.pack import WorldPack
 from model.play.runtime import SessionControls, relative_change
 from model.play.sampler import SamplerSettings
@@ -45,7 +46,7 @@ ANCHOR_MOVE = 64.0     # map units: or once the camera has moved this far from i
 ANCHOR_TURN = 30.0     # degrees: or turned this far
 TRUST_MARGIN = 0.5     # a keyframe replaces the anchor's pixels only if it is trusted this much more
 SHADE_RADIUS = 3       # the painter's change to carried pixels, kept below this scale (7x7 box)
-SHADE_SEEN = 0.5       # and the share of it that seen (trusted) pixels take; painted ones take all
+SHADE_SEEN = 0.0       # and the share of it that seen (trusted) pixels take; painted ones take all
 
 
 @dataclass
@@ -178,16 +179,21 @@ class GeoSession(SessionControls):
         if self._anchor is None:
             self._anchor = Kept(self._frame, self._trust, depth[0], self._pose.copy(), self.frame_index)
         kept = self._anchor
-        anchor, anchor_valid = self._warp(kept.frame, kept.trust, kept.depth, relative_motion(kept.pose, pose))
-        memory, memory_valid = self._recall(depth, pose)
+        to_anchor = relative_motion(kept.pose, pose)
+        anchor, anchor_valid = self._warp(kept.frame, kept.trust, kept.depth, to_anchor)
+        memory, memory_valid, to_memory = self._recall(depth, pose)
+        closer = to_memory is not None and view_gap(to_memory) < view_gap(to_anchor)
         world = 1.0 - weapon
         keep = anchor_valid * world
         prior = keep * anchor[:, :3] + (1 - keep) * prior                # the sharpest prior there is
         t1 = time.perf_counter()
         x0, pass_ms = self._paint(prior, np.maximum(valid, keep), prev, weapon, a, memory[:, :3], memory_valid)
         t2 = time.perf_counter()
-        frame, self._trust = self._composite(x0, anchor, keep, memory, memory_valid * world)
-        frame = np.where(weapon > 0.5, self._sprite[1], frame)
+        if self.settings.carry:
+            frame, self._trust = self._composite(x0, anchor, keep, memory, memory_valid * world, closer)
+            frame = np.where(weapon > 0.5, self._sprite[1], frame)
+        else:                            # the ablation: the painter's own frame
+            frame, self._trust = x0, np.zeros_like(self._trust)
         self._frame = to_u8(frame)
         self._actions, self._pose = actions, pose
         self._motions = np.concatenate([self._motions[1:], motion[None]])
@@ -211,18 +217,21 @@ class GeoSession(SessionControls):
 
     def _recall(self, depth, pose: np.ndarray):
         """Keep the current frame if it shows something new; recall what saw the next view."""
-        nothing = np.zeros((1, 4) + tuple(self.pack.frame_hw), np.float32), np.zeros((1, 1) + tuple(self.pack.frame_hw), np.float32)
+        hw = tuple(self.pack.frame_hw)
+        nothing = np.zeros((1, 4) + hw, np.float32), np.zeros((1, 1) + hw, np.float32), None
         if not self.settings.memory:
             return nothing
         self.memory.consider(self._frame, self._trust, depth[0], self._pose, self.frame_index)
         found = self.memory.recall(pose, self.frame_index + 1)
         if found is None:
             return nothing
-        return self._warp(*found)
+        return (*self._warp(*found), found[-1])
 
-    def _composite(self, x0, anchor, keep, memory, memory_keep):
-        """Each pixel from the anchor where it covers, from the memory where only it covers or
-        where it is trusted more; returns the frame and its trust.
+    def _composite(self, x0, anchor, keep, memory, memory_keep, memory_closer: bool = False):
+        """Each pixel from the anchor where it covers, from the memory where only it covers,
+        where it is trusted more, or everywhere it covers if its keyframe saw the view from
+        closer than the anchor did (walk out and back: the anchor's view is a magnified copy,
+        the keyframe's the original); returns the frame and its trust.
 
         Carried pixels keep their detail and take the painter's shading (light falling off with
         distance, doors, flashes): its change, smoothed, so that its blur never lands. Pixels
@@ -230,7 +239,7 @@ class GeoSession(SessionControls):
         mirrored texture (a regression painter's own detail is the mean: flat), and trust 0,
         so that the memory replaces them once the camera sees them again."""
         anchor_trust, memory_trust = anchor[:, 3:] * keep, memory[:, 3:] * memory_keep
-        use_memory = (memory_keep > 0.5) & ((keep < 0.5) | (memory_trust > anchor_trust + TRUST_MARGIN))
+        use_memory = (memory_keep > 0.5) & ((keep < 0.5) | memory_closer | (memory_trust > anchor_trust + TRUST_MARGIN))
         carried = np.where(use_memory, memory[:, :3], anchor[:, :3])
         trust = np.where(use_memory, memory_trust, anchor_trust)
         gain = np.where(trust > 0.5, SHADE_SEEN, 1.0).astype(np.float32)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_AGE = 8              # frames: younger views are the warp's job
-NOVEL_TURN = 20.0        # degrees from every keyframe's heading (at the same spot): a new keyframe
-NOVEL_MOVE = 48.0        # map units from every keyframe: a new keyframe
+NOVEL_TURN = 15.0        # degrees from every keyframe's heading (at the same spot): a new keyframe
+NOVEL_MOVE = 24.0        # map units from every keyframe: a new keyframe
 RECALL_TURN = 50.0       # degrees: further off, a keyframe shows too little of the view
 RECALL_MOVE = 192.0      # map units
 ANCHOR_RANGE = 4096.0    # map units
@@ -49,6 +49,12 @@ def view_distance(poses: np.ndarray, pose: np.ndarray) -> tuple[np.ndarray, np.n
     """Heading difference (degrees) and distance (map units) of each of `poses` to `pose`."""
     turn = np.abs((poses[:, 3] - pose[3] + 180.0) % 360.0 - 180.0)
     return turn, np.hypot(poses[:, 0] - pose[0], poses[:, 1] - pose[1])
+
+
+def view_gap(motion: np.ndarray) -> float:
+    """How far apart two views are, for a motion (dyaw, df, dr, dz) between their cameras: the
+    score `pick_view` ranks keyframes by."""
+    return abs(float(motion[0])) / RECALL_TURN + float(np.hypot(motion[1], motion[2])) / RECALL_MOVE
 
 
 def pick_view(poses: np.ndarray, ages: np.ndarray, pose: np.ndarray) -> int | None:

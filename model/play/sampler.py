@@ -22,6 +22,7 @@ class SamplerSettings:
     adaptive: bool = False          # DISK-style: skip later steps when the latent settles
     adaptive_threshold: float = 0.02
     memory: bool = True             # geometry worlds: recall keyframes into new views (model.play.memory)
+    carry: bool = True              # geometry worlds: carry seen pixels whole (off: the painter's frame as is)
 
     def checked(self) -> "SamplerSettings":
         if self.steps not in DENOISE_STEPS:

@@ -19,12 +19,14 @@ import torch.nn.functional as F
 
 from model.nets.geometry import CAMERA
 from model.nets.geonets import GEO_PRESETS, DepthNet, GeoConfig, MotionNet, Painter, make_prior, recall
+from model.play.geo_session import SHADE_RADIUS, SHADE_SEEN
 from model.play.memory import MIN_AGE, pick_view, relative_motion
 from model.nets.tokenizer import frames_to_float
 from model.train.geodata import GeoData, load_geo_cached
 from model.train.runs import load_stage, stage_config
 from model.train.trainer import HOLDOUT_MAPS, Stage, train_stage, use_bf16
 
+MOTION_BETA = 1e-3            # smooth L1's quadratic zone, in MOTION_SCALE units (0.016 units a tic): about L1
 CTX_NOISE_MAX = 0.3           # context noise on the previous frame, in [-1, 1] units (level is an input)
 MEMORY_SPAN, MEMORY_STRIDE = 300, 4   # candidate keyframes: every 4th frame of the last 12 s
 
@@ -88,17 +90,27 @@ class MotionLoss(nn.Module):
         ok[2 * k:] = ep[2 * k:] == ep[:-2 * k]            # t - 2K .. t in one episode
         self.ok = np.flatnonzero(data.has_next)
         self.deep = np.flatnonzero(data.has_next & ok)
+        # No key held: 7% of the explorer's frames, and where a player stands most. A quarter
+        # of each batch comes from them, so that coming to rest is learned as well as moving.
+        idle = data.base.actions.sum(axis=1) == 0
+        self.idle = {False: np.flatnonzero(data.has_next & idle), True: np.flatnonzero(data.has_next & ok & idle)}
 
     def forward(self, rng: np.random.Generator) -> torch.Tensor:
         own = len(self.deep) > 0 and rng.random() < self.own_history
-        pool = self.deep if own else self.ok
+        pool, idle = (self.deep if own else self.ok), self.idle[own]
         t = pool[rng.integers(0, len(pool), self.batch)]
+        if len(idle):
+            quarter = self.batch // 4
+            t[:quarter] = idle[rng.integers(0, len(idle), quarter)]
         actions, motions = motion_inputs(self.data, t, self.net.cfg.history)
         if own:
             motions = self._own_history(t)
         pred = self.net(actions, motions, depth_map(self.data.depth[t]))
         target = torch.from_numpy(self.data.motion[t])
-        return F.smooth_l1_loss(pred.float() / self.net.scale, target / self.net.scale)
+        # About L1: the default beta of 1 is quadratic at these small errors, so a bias of 0.3
+        # units a tic cost next to nothing (measured: the camera crept on at rest). L1's answer
+        # is the median, and at rest the engine's motion is exactly 0.
+        return F.smooth_l1_loss(pred.float() / self.net.scale, target / self.net.scale, beta=MOTION_BETA)
 
     @torch.no_grad()
     def _own_history(self, t: np.ndarray) -> torch.Tensor:
@@ -145,13 +157,14 @@ class PainterLoss(nn.Module):
         ok = self.starts(n)
         t = ok[rng.integers(0, len(ok), self.batch)]
         prev = frames_to_float(torch.from_numpy(self.data.base.frames[t]))
+        carry = Carry.start(prev, self.frozen[0])
         for j in range(n):
-            prev = self._generate(prev, t + j)
+            prev = self._generate(prev, t + j, carry)
         t = t + n
         target = frames_to_float(torch.from_numpy(self.data.base.frames[t + 1]))
         ctx = torch.from_numpy(rng.uniform(0, self.ctx_noise, self.batch) * (rng.random(self.batch) < 0.7)).float()
         prev = prev + ctx[:, None, None, None] * torch.randn_like(prev)
-        prior, valid, weapon = self._prior(prev, t)
+        prior, valid, weapon, _ = self._prior(prev, t, carry)
         # Play always takes its first Euler step from pure noise (tau = 1), and with 1-2 steps
         # that step decides the frame: a quarter of the batch trains exactly there, the rest on
         # logit-normal levels (measured: logit-normal alone left the tau = 1 step 3 dB worse
@@ -190,22 +203,63 @@ class PainterLoss(nn.Module):
         return memory, memory_valid
 
     @torch.no_grad()
-    def _prior(self, prev: torch.Tensor, t: np.ndarray):
+    def _prior(self, prev: torch.Tensor, t: np.ndarray, carry: "Carry"):
+        """The painter's prior as play builds it: the anchor carried into the new view where
+        it covers, the warped previous frame elsewhere; the carry's camera moves on."""
         depth_net, motion_net = self.frozen
         depth, weapon_logit = depth_net(prev)
         actions, motions = motion_inputs(self.data, t, motion_net.cfg.history)
-        motion = motion_net(actions, motions, depth)
-        return make_prior(prev, depth.float(), weapon_logit.float(), motion.float())
+        motion = motion_net(actions, motions, depth).float()
+        prior, valid, weapon = make_prior(prev, depth.float(), weapon_logit.float(), motion)
+        keep = carry.move(motion) * (1 - carry.weapon)
+        prior = keep * carry.carried + (1 - keep) * prior
+        return prior, torch.maximum(valid, keep), carry.weapon, keep
 
     @torch.no_grad()
-    def _generate(self, prev: torch.Tensor, t: np.ndarray) -> torch.Tensor:
-        """One step of play from `prev` (frame t): one Euler step, quantized to 8 bits."""
-        prior, valid, weapon = self._prior(prev, t)
+    def _generate(self, prev: torch.Tensor, t: np.ndarray, carry: "Carry") -> torch.Tensor:
+        """One step of play from `prev` (frame t): one Euler step, composited as play does
+        (model.play.geo_session), quantized to 8 bits."""
+        prior, valid, weapon, keep = self._prior(prev, t, carry)
         action = torch.from_numpy(self.data.base.actions[t]).float()
         blank = torch.zeros_like(prev)
         x0 = self.painter(torch.randn_like(prev), torch.ones(len(t)), prior, valid, prev, weapon, action,
-                          torch.zeros(len(t)), blank, blank[:, :1])
-        return ((x0.float().clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+                          torch.zeros(len(t)), blank, blank[:, :1]).float()
+        gain = SHADE_SEEN * keep + (1 - keep)
+        frame = carry.carried + gain * box_mean_torch(x0 - carry.carried, SHADE_RADIUS)
+        frame = weapon * carry.anchor + (1 - weapon) * frame
+        return ((frame.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+
+
+def box_mean_torch(x: torch.Tensor, r: int) -> torch.Tensor:
+    """model.play.filters.box_mean over (H, W), edge-padded, in torch."""
+    return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), 2 * r + 1, stride=1)
+
+
+class Carry:
+    """Play's anchor in a training rollout: the real frame the rollout starts from, its depth,
+    the weapon as it shows it, and the camera's pose since (the sum of predicted motions)."""
+
+    def __init__(self, anchor, depth, weapon):
+        self.anchor, self.depth, self.weapon = anchor, depth, weapon
+        self.pose = torch.zeros(len(anchor), 4)          # x, y, z, yaw in the anchor camera's axes
+        self.carried = anchor
+
+    @staticmethod
+    @torch.no_grad()
+    def start(frame: torch.Tensor, depth_net) -> "Carry":
+        depth, weapon_logit = depth_net(frame)
+        return Carry(frame, depth.float(), (weapon_logit.float() > 0).float()[:, None])
+
+    def move(self, motion: torch.Tensor) -> torch.Tensor:
+        """Advance the camera by `motion`; the anchor seen from there, and what it covers."""
+        x, y, z, yaw = self.pose.unbind(1)
+        a = torch.deg2rad(yaw)
+        df, dr = motion[:, 1], motion[:, 2]
+        self.pose = torch.stack([x + df * torch.cos(a) + dr * torch.sin(a), y + df * torch.sin(a) - dr * torch.cos(a),
+                                 z + motion[:, 3], yaw + motion[:, 0]], dim=1)
+        x, y, z, yaw = self.pose.unbind(1)
+        self.carried, cover = recall(self.anchor, self.depth, torch.stack([yaw, x, -y, z], dim=1))
+        return cover
 
 
 def geo_config(run: Path, preset: str) -> GeoConfig:
