@@ -42,7 +42,8 @@ class MapState:
     keyframes: object                    # (K, 2) float64 keyframe positions, in the pose's coordinates
     count: int                           # keyframes held
     capacity: int
-    memory_share: float                  # of the frame: the fraction of pixels only the memory covered
+    memory_share: float                  # of the frame: the fraction of pixels that came from the memory
+    painted_share: float = 0.0           # and that nothing seen covered: the painter made them
 
     @classmethod
     def of(cls, session) -> MapState | None:
@@ -52,7 +53,7 @@ class MapState:
             return None
         x, y, _z, yaw = (float(v) for v in session.pose)
         return cls((x, y, yaw), memory.trail(), int(memory.count), int(memory.capacity),
-                   float(session.memory_share))
+                   float(session.memory_share), float(getattr(session, "painted_share", 0.0)))
 
 
 @dataclass(frozen=True)
