@@ -45,6 +45,7 @@ ANCHOR_AGE = 32        # frames: re-anchor at least this often, so the anchor's 
 ANCHOR_MOVE = 64.0     # map units: or once the camera has moved this far from it
 ANCHOR_TURN = 30.0     # degrees: or turned this far
 TRUST_MARGIN = 0.5     # a keyframe replaces the anchor's pixels only if it is trusted this much more
+REST_TICS = 4          # tics of (almost) no motion: the camera rests (model.play.memory)
 SHADE_RADIUS = 3       # the painter's change to carried pixels, kept below this scale (7x7 box)
 SHADE_SEEN = 0.0       # and the share of it that seen (trusted) pixels take; painted ones take all
 
@@ -221,11 +222,16 @@ class GeoSession(SessionControls):
         nothing = np.zeros((1, 4) + hw, np.float32), np.zeros((1, 1) + hw, np.float32), None
         if not self.settings.memory:
             return nothing
-        self.memory.consider(self._frame, self._trust, depth[0], self._pose, self.frame_index)
+        self.memory.consider(self._frame, self._trust, depth[0], self._pose, self.frame_index, self._resting())
         found = self.memory.recall(pose, self.frame_index + 1)
         if found is None:
             return nothing
         return (*self._warp(*found), found[-1])
+
+    def _resting(self) -> bool:
+        """The camera has all but stopped over the last few tics (by its own motions)."""
+        recent = np.abs(self._motions[-REST_TICS:])
+        return bool((recent[:, 0] < 0.2).all() and (recent[:, 1:3] < 0.5).all())
 
     def _composite(self, x0, anchor, keep, memory, memory_keep, memory_closer: bool = False):
         """Each pixel from the anchor where it covers, from the memory where only it covers,

@@ -21,6 +21,8 @@ import numpy as np
 MIN_AGE = 8              # frames: younger views are the warp's job
 NOVEL_TURN = 15.0        # degrees from every keyframe's heading (at the same spot): a new keyframe
 NOVEL_MOVE = 24.0        # map units from every keyframe: a new keyframe
+REST_TURN = 3.0          # degrees: while the camera rests, a keyframe this close in heading...
+REST_MOVE = 4.0          # ...and in map units is still new: look around and back, and the view is kept
 RECALL_TURN = 50.0       # degrees: further off, a keyframe shows too little of the view
 RECALL_MOVE = 192.0      # map units
 ANCHOR_RANGE = 4096.0    # map units
@@ -110,13 +112,15 @@ class KeyframeMemory:
         return rel
 
     def consider(self, frame: np.ndarray, trust: np.ndarray, depth: np.ndarray, pose: np.ndarray,
-                 index: int) -> bool:
+                 index: int, resting: bool = False) -> bool:
         """Keep the frame (with its per-pixel trust, model.play.geo_session) as a keyframe if no
-        keyframe saw it from about here."""
+        keyframe saw it from about here; from much nearer while the camera rests, where a
+        player stops to look around (walking, that would churn the memory every frame)."""
         pose = self.local(pose)
         if self.count:
             turn, dist = view_distance(self.poses[:self.count], pose)
-            if np.any((turn < NOVEL_TURN) & (dist < NOVEL_MOVE)):
+            near_turn, near_move = (REST_TURN, REST_MOVE) if resting else (NOVEL_TURN, NOVEL_MOVE)
+            if np.any((turn < near_turn) & (dist < near_move)):
                 return False
         slot = self.count if self.count < self.capacity else int(np.argmin(self.used))
         self.images[slot] = (frame.copy(), np.asarray(trust, np.uint8).copy(), np.asarray(depth, np.float32).copy())

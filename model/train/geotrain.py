@@ -105,12 +105,13 @@ class MotionLoss(nn.Module):
         actions, motions = motion_inputs(self.data, t, self.net.cfg.history)
         if own:
             motions = self._own_history(t)
-        pred = self.net(actions, motions, depth_map(self.data.depth[t]))
+        pred, rest_logit = self.net(actions, motions, depth_map(self.data.depth[t]), raw=True)
         target = torch.from_numpy(self.data.motion[t])
+        rest = F.binary_cross_entropy_with_logits(rest_logit.float(), (target == 0).float())
         # About L1: the default beta of 1 is quadratic at these small errors, so a bias of 0.3
         # units a tic cost next to nothing (measured: the camera crept on at rest). L1's answer
         # is the median, and at rest the engine's motion is exactly 0.
-        return F.smooth_l1_loss(pred.float() / self.net.scale, target / self.net.scale, beta=MOTION_BETA)
+        return F.smooth_l1_loss(pred.float() / self.net.scale, target / self.net.scale, beta=MOTION_BETA) + 0.1 * rest
 
     @torch.no_grad()
     def _own_history(self, t: np.ndarray) -> torch.Tensor:

@@ -135,3 +135,28 @@ def test_a_recorded_geometry_session_replays_bit_exact_with_memory_on(geo_pack, 
     with np.load(tmp_path / "r.npz") as r, np.load(tmp_path / "f.npz") as f:
         assert r["frames"].shape == (120, 96, 128, 3)
         assert np.array_equal(r["frames"], f["frames"])
+
+
+def test_the_motion_net_says_exactly_zero_where_its_rest_head_does():
+    from model.nets.geonets import GEO_PRESETS, MotionNet
+    net = MotionNet(GEO_PRESETS["tiny"]).eval()
+    with torch.no_grad():
+        net.rest[2].weight.zero_()
+        net.rest[2].bias.copy_(torch.tensor([9.0, -9.0, -9.0, 9.0]))       # yaw and dz at rest
+        net.net[4].bias.fill_(0.5)
+        args = torch.zeros(1, 8, 8), torch.zeros(1, 8, 4), torch.full((1, 96, 128), 100.0)
+        move = net(*args)
+        raw, logit = net(*args, raw=True)
+    assert move[0, 0] == 0 and move[0, 3] == 0 and (move[0, 1:3] == raw[0, 1:3]).all() and (raw[0, 1:3] != 0).all()
+    assert (logit[0] == torch.tensor([9.0, -9.0, -9.0, 9.0])).all()
+
+
+def test_a_resting_camera_keeps_nearer_keyframes_than_a_moving_one():
+    from model.play.memory import KeyframeMemory, REST_MOVE, NOVEL_MOVE
+    frame, trust, depth = np.zeros((96, 128, 3), np.uint8), np.ones((96, 128), np.uint8), np.ones((96, 128), np.float32)
+    step = (REST_MOVE + NOVEL_MOVE) / 2
+    for resting, expected in ((False, 1), (True, 2)):
+        memory = KeyframeMemory(8, (96, 128))
+        memory.consider(frame, trust, depth, np.array([0.0, 0, 41, 0]), 0)
+        memory.consider(frame, trust, depth, np.array([step, 0, 41, 0]), 1, resting=resting)
+        assert memory.count == expected
