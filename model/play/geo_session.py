@@ -45,6 +45,7 @@ ANCHOR_AGE = 32        # frames: re-anchor at least this often, so the anchor's 
 ANCHOR_MOVE = 64.0     # map units: or once the camera has moved this far from it
 ANCHOR_TURN = 30.0     # degrees: or turned this far
 TRUST_MARGIN = 0.5     # a keyframe replaces the anchor's pixels only if it is trusted this much more
+WARM_UP = 16           # seed frames the motion net runs over at reset
 REST_TICS = 4          # tics of (almost) no motion: the camera rests (model.play.memory)
 SHADE_RADIUS = 3       # the painter's change to carried pixels, kept below this scale (7x7 box)
 SHADE_SEEN = 0.0       # and the share of it that seen (trusted) pixels take; painted ones take all
@@ -146,14 +147,19 @@ class GeoSession(SessionControls):
         return self._pose.copy()
 
     def reset(self, seed: SceneSeed, rng_seed: int = 0) -> np.ndarray:
-        """Start from the seed's last frame; its actions, if any, fill the action history.
-        The camera is taken to be at rest: the seed says nothing of its motion."""
+        """Start from the seed's last frame. The camera's motion there follows from the seed's
+        own frames and actions: the motion net runs over the last WARM_UP of them (from rest),
+        so a seed taken mid-stride starts mid-stride (measured: started from rest, the first
+        steps of a walk or turn were too short by most of the engine's momentum)."""
         self._rng = np.random.Generator(np.random.PCG64(int(rng_seed)))
         self._actions = np.zeros((self.history, N_BUTTONS), np.float32)
-        if seed.actions is not None and len(seed.actions):
-            last = np.asarray(seed.actions[-(self.history - 1):], np.float32)
-            self._actions[-len(last) - 1:-1] = last
         self._motions = np.zeros((self.history, 4), np.float32)
+        actions = np.zeros((0, N_BUTTONS)) if seed.actions is None else np.asarray(seed.actions, np.float32)
+        actions = actions[len(actions) - min(len(actions), len(seed.frames) - 1, WARM_UP):]
+        for frame, action in zip(seed.frames[len(seed.frames) - 1 - len(actions):-1], actions):
+            self._actions = np.concatenate([self._actions[1:], action[None]])
+            motion = self.backend.observe(to_float(frame), self._actions[None], self._motions[None])[3]
+            self._motions = np.concatenate([self._motions[1:], np.asarray(motion, np.float32).reshape(1, 4)])
         self._pose = np.zeros(4)
         self.memory.clear()
         self.memory_share = self.painted_share = 0.0
