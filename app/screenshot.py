@@ -1,7 +1,8 @@
 """`python -m app.screenshot OUT.png`: the player after a few seconds of play, as an image.
 
 Run it under a display (`xvfb-run -s "-screen 0 1280x800x24" python -m app.screenshot OUT.png`).
-It walks and turns a little, shows the HUD, and (with --record) the recording indicator.
+It walks and turns a little, shows the HUD, and (with --record) the recording indicator and
+(with --map, for a geometry world) the map of where the model thinks you have been.
 """
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ SCRIPT = [(0, "W", True), (12, "Left", True), (30, "Left", False), (45, "Right",
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
-        print("usage: python -m app.screenshot OUT.png [--seed ...] [--frames N] [--rec 1]", file=sys.stderr)
+        print("usage: python -m app.screenshot OUT.png [--seed ...] [--frames N] [--rec 1] [--map 1]", file=sys.stderr)
         return 2
     out, argv = argv[0], argv[1:]
     args = player_args(argv, "screenshot", frames=(75, "generated frames before the shot"),
-                       rec=(0, "1: record while playing, to show the indicator"))
+                       rec=(0, "1: record while playing, to show the indicator"),
+                       map=(0, "1: show the map (Tab)"))
     from PySide6.QtCore import Qt, QTimer
 
     from app.frame_view import from_qimage
@@ -28,7 +30,7 @@ def main(argv=None) -> int:
     paths = temp_paths()
     app, window = create_window(args, paths=paths)
     window.resize(*map(int, args.size.split("x")))
-    keys = {"W": Qt.Key_W, "Left": Qt.Key_Left, "Right": Qt.Key_Right}
+    keys = {"W": Qt.Key_W, "Left": Qt.Key_Left, "Right": Qt.Key_Right, "Tab": Qt.Key_Tab}
     state = {"n": 0}
 
     def on_paint(packet, _ms, _latency):
@@ -37,6 +39,9 @@ def main(argv=None) -> int:
         n = state["n"] = state["n"] + 1
         if n == 2 and args.rec:
             window.actions_.record.trigger()
+        if n == 2 and args.map:
+            send_key(window.view, keys["Tab"], True)
+            send_key(window.view, keys["Tab"], False)
         for at, key, down in SCRIPT:
             if n == at + 1:
                 send_key(window.view, keys[key], down)
