@@ -193,6 +193,9 @@ def check_pack_out(out: Path) -> None:
         raise UserError(f"--out {out}: {existing} is not writable")
 
 
+MODEL_FILES = ("*.onnx", "*.onnx.data", "*.safetensors", "*.tmp")
+
+
 @contextmanager
 def staged(out: Path):
     """A folder beside `out` to build the pack in (a copy of the pack already there: its seeds,
@@ -201,8 +204,8 @@ def staged(out: Path):
     stage = out.with_name(f".{out.name}.export-tmp")
     shutil.rmtree(stage, ignore_errors=True)                    # left by a killed export
     try:
-        if out.is_dir():
-            shutil.copytree(out, stage)
+        if out.is_dir():       # seeds, tours, licence; not the old model files (the design may change)
+            shutil.copytree(out, stage, ignore=shutil.ignore_patterns(*MODEL_FILES))
         else:
             stage.mkdir(parents=True)
         yield stage

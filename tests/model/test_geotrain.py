@@ -72,6 +72,16 @@ def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     session = open_world(str(pack)).session(backend="cpu")
     session.reset(open_world(str(pack)).load_seed(None))
     assert session.step(np.zeros(8, np.uint8)).shape == (96, 128, 3)
+    latent = tmp_path / "latent"                                 # a latent pack becomes a geometry one
+    assert main.main(["export", "--random", "--preset", "tiny", "--out", str(latent),
+                      "--seeds-from", "assets/worlds/freedoom"]) == 0
+    (latent / "tours").mkdir()
+    (latent / "tours" / "walk.json").write_text("{}")
+    assert main.main(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(latent)]) == 0
+    files = sorted(p.name for p in latent.iterdir())
+    assert files == ["observe.onnx", "painter.onnx", "recall.onnx", "seeds", "tours", "weights.safetensors",
+                     "world.json"], files                        # no stale encoder/decoder/dynamics
+    assert open_world(str(latent)).pack.design == "geometry"
 
 
 def test_shards_without_geometry_are_refused_by_name(geo_capture, tmp_path):
