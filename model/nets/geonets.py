@@ -134,6 +134,7 @@ class MotionNet(nn.Module):
                                  nn.Linear(cfg.motion_hidden, cfg.motion_hidden), nn.SiLU(),
                                  nn.Linear(cfg.motion_hidden, 4))
         self.rest = nn.Sequential(nn.Linear(inputs, REST_HIDDEN), nn.SiLU(), nn.Linear(REST_HIDDEN, 4))
+        nn.init.constant_(self.rest[2].bias, -4.0)      # untrained, it never says "exactly zero"
 
     def forward(self, actions: torch.Tensor, motions: torch.Tensor, depth: torch.Tensor, raw: bool = False):
         """actions (B, K, 8), newest last (the one applied now); motions (B, K, 4) of the
