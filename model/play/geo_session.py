@@ -187,7 +187,7 @@ class GeoSession(SessionControls):
             self._anchor = Kept(self._frame, self._trust, depth[0], self._pose.copy(), self.frame_index)
         kept = self._anchor
         to_anchor = relative_motion(kept.pose, pose)
-        anchor, anchor_valid = self._warp(kept.frame, kept.trust, kept.depth, to_anchor)
+        anchor, anchor_valid, anchor_world = self._warp(kept.frame, kept.trust, kept.depth, to_anchor)
         memory, memory_valid, to_memory = self._recall(depth, pose)
         closer = to_memory is not None and view_gap(to_memory) < view_gap(to_anchor)
         world = 1.0 - weapon
@@ -197,7 +197,8 @@ class GeoSession(SessionControls):
         x0, pass_ms = self._paint(prior, np.maximum(valid, keep), prev, weapon, a, memory[:, :3], memory_valid)
         t2 = time.perf_counter()
         if self.settings.carry:
-            frame, self._trust = self._composite(x0, anchor, keep, memory, memory_valid * world, closer)
+            frame, self._trust = self._composite(x0, anchor, keep, memory, memory_valid * world, closer,
+                                             anchor_world)
             frame = np.where(weapon > 0.5, self._sprite[1], frame)
         else:                            # the ablation: the painter's own frame
             frame, self._trust = x0, np.zeros_like(self._trust)
@@ -217,10 +218,16 @@ class GeoSession(SessionControls):
                 or dist[0] > ANCHOR_MOVE or turn[0] > ANCHOR_TURN)
 
     def _warp(self, frame, trust, depth, motion):
-        """A kept frame moved by `motion`: (1, 4, H, W) colour and trust, and its cover (1, 1, H, W)."""
-        image = np.concatenate([to_float(frame), trust[None, None].astype(np.float32)], axis=1)
+        """A kept frame moved by `motion`: (1, 4, H, W) colour and trust, and its cover (1, 1, H, W).
+        Kept frames show the weapon where the session holds it; its pixels go with trust -1,
+        so that nothing takes the sprite for the world (measured: copies of the weapon
+        spread along the floor over a long walk)."""
+        mark = trust.astype(np.float32) - 2.0 * self._sprite[0][0, 0]
+        image = np.concatenate([to_float(frame), mark[None, None]], axis=1)
         warped, ok = self.backend.recall(image, depth[None], np.asarray(motion, np.float32)[None])
-        return np.asarray(warped, np.float32), np.asarray(ok, np.float32)
+        warped, ok = np.asarray(warped, np.float32), np.asarray(ok, np.float32)
+        world = warped[:, 3:] > -0.5
+        return np.concatenate([warped[:, :3], np.maximum(warped[:, 3:], 0)], axis=1), ok * world, world
 
     def _recall(self, depth, pose: np.ndarray):
         """Keep the current frame if it shows something new; recall what saw the next view."""
@@ -236,14 +243,15 @@ class GeoSession(SessionControls):
         # eye height summed over a walk drifts (measured: 20 units over the revisit test's 4 s),
         # and a keyframe warped by that drift lands rows off.
         motion = found[-1] * np.array([1, 1, 1, 0], np.float32)
-        return (*self._warp(*found[:-1], motion), motion)
+        memory, memory_valid, _ = self._warp(*found[:-1], motion)
+        return memory, memory_valid, motion
 
     def _resting(self) -> bool:
         """The camera has all but stopped over the last few tics (by its own motions)."""
         recent = np.abs(self._motions[-REST_TICS:])
         return bool((recent[:, 0] < 0.2).all() and (recent[:, 1:3] < 0.5).all())
 
-    def _composite(self, x0, anchor, keep, memory, memory_keep, memory_closer: bool = False):
+    def _composite(self, x0, anchor, keep, memory, memory_keep, memory_closer: bool = False, detail=None):
         """Each pixel from the anchor where it covers, from the memory where only it covers,
         where it is trusted more, or everywhere it covers if its keyframe saw the view from
         closer than the anchor did (walk out and back: the anchor's view is a magnified copy,
@@ -257,6 +265,8 @@ class GeoSession(SessionControls):
         anchor_trust, memory_trust = anchor[:, 3:] * keep, memory[:, 3:] * memory_keep
         use_memory = (memory_keep > 0.5) & ((keep < 0.5) | memory_closer | (memory_trust > anchor_trust + TRUST_MARGIN))
         carried = np.where(use_memory, memory[:, :3], anchor[:, :3])
+        if detail is not None:           # uncovered pixels whose mirrored source is the weapon: the painter's
+            carried = np.where(use_memory | (keep > 0.5) | detail, carried, x0)
         trust = np.where(use_memory, memory_trust, anchor_trust)
         gain = np.where(trust > 0.5, SHADE_SEEN, 1.0).astype(np.float32)
         frame = carried + gain * box_mean(x0 - carried, SHADE_RADIUS, axes=(2, 3))

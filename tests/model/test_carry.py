@@ -160,3 +160,19 @@ def test_a_resting_camera_keeps_nearer_keyframes_than_a_moving_one():
         memory.consider(frame, trust, depth, np.array([0.0, 0, 41, 0]), 0)
         memory.consider(frame, trust, depth, np.array([step, 0, 41, 0]), 1, resting=resting)
         assert memory.count == expected
+
+
+def test_pixels_of_the_held_weapon_never_pass_for_the_world(geo_pack):
+    """Kept frames show the weapon; warped, its pixels are neither covered nor a source of
+    detail, so the sprite is not copied into the view."""
+    _, session = _session(geo_pack)
+    session.step(np.zeros(8, np.uint8))
+    mask = np.zeros((1, 1, 96, 128), np.float32)
+    mask[..., 70:, 50:80] = 1
+    session._sprite = (mask, session._sprite[1])
+    frame = np.full((96, 128, 3), 200, np.uint8)
+    warped, cover, world = session._warp(frame, np.ones((96, 128), np.uint8), np.full((96, 128), 200.0, np.float32),
+                                         np.zeros(4, np.float32))
+    assert not cover[0, 0, 70:, 50:80].any() and not world[0, 0, 70:, 50:80].any()
+    assert cover[0, 0, 10:60, 10:-10].all() and (warped[0, 3, 10:60, 10:-10] == 1).all()
+    assert (warped[0, 3] >= 0).all()                    # trust stays in 0..1
