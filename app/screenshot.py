@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     paths = temp_paths()
     app, window = create_window(args, paths=paths)
     window.resize(*map(int, args.size.split("x")))
-    keys = {"W": Qt.Key_W, "Left": Qt.Key_Left, "Right": Qt.Key_Right, "Tab": Qt.Key_Tab}
+    keys = {"W": Qt.Key_W, "Left": Qt.Key_Left, "Right": Qt.Key_Right}
     state = {"n": 0}
 
     def on_paint(packet, _ms, _latency):
@@ -40,8 +40,7 @@ def main(argv=None) -> int:
         if n == 2 and args.rec:
             window.actions_.record.trigger()
         if n == 2 and args.map:
-            send_key(window.view, keys["Tab"], True)
-            send_key(window.view, keys["Tab"], False)
+            window.actions_.minimap.trigger()
         for at, key, down in SCRIPT:
             if n == at + 1:
                 send_key(window.view, keys[key], down)
