@@ -87,15 +87,12 @@ def test_a_still_camera_keeps_the_seed_sharp(geo_pack):
 def test_the_anchor_moves_on_once_the_camera_turns_away(geo_pack):
     _, session = _session(geo_pack)
     session.step(np.zeros(8, np.uint8))
-    born = session._anchor.born if session._anchor is not None else None
     session._anchor = Kept(session._frame, session._trust, np.full((96, 128), 100.0, np.float32),
                            advance_pose(session.pose, [-90.0, 0, 0, 0]), session.frame_index)
     assert session._anchor_spent(1.0)                    # 90 degrees off: spent
     session._anchor = Kept(session._frame, session._trust, np.full((96, 128), 100.0, np.float32),
                            session.pose, session.frame_index)
-    assert not session._anchor_spent(1.0) and session._anchor_spent(0.5)
-    assert born is None or born <= session.frame_index
-    np.testing.assert_allclose(relative_motion(session.pose, session.pose), 0)
+    assert not session._anchor_spent(1.0) and session._anchor_spent(0.5)   # covering too little: spent
 
 
 def test_training_rollouts_smooth_and_move_as_play_does():
