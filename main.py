@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--maps", default=None, help="comma-separated, e.g. MAP01,MAP02 (default all 32)")
     capture.add_argument("--seed", type=int, default=0)
     capture.add_argument("--workers", type=int, default=1)
-    capture.add_argument("--policy", choices=("explorer", "random"), default="explorer")
+    capture.add_argument("--policy", choices=("explorer", "revisit", "random"), default="explorer")
     capture.add_argument("--report", action="store_true", help="also save a contact sheet PNG")
 
     # These parse their own options (model/train/trainer.py, evaluate.py, export.py).

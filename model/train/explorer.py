@@ -93,7 +93,9 @@ NO_KNOWLEDGE = MapKnowledge(np.zeros((0, 4)), np.zeros((0, 4)))
 
 def make_policy(name: str, rng: np.random.Generator, knowledge: MapKnowledge = NO_KNOWLEDGE):
     """A fresh policy for one episode (the random baseline ignores the map knowledge)."""
-    return Explorer(rng, knowledge) if name == "explorer" else RandomPolicy(rng)
+    if name == "random":
+        return RandomPolicy(rng)
+    return (Revisitor if name == "revisit" else Explorer)(rng, knowledge)
 
 
 @dataclass
@@ -104,6 +106,7 @@ class Step:
     action: np.ndarray
     tics: int
     to_door: bool = False
+    blind: bool = False     # a drill: no wall reflex, it pushes into what is there
 
 
 class Explorer:
@@ -156,9 +159,9 @@ class Explorer:
         self.visits[cell] = self.visits.get(cell, 0) + 1
         self.trail.append((obs.x, obs.y))
 
-    def _hold(self, action: np.ndarray, tics: int, to_door: bool = False) -> None:
+    def _hold(self, action: np.ndarray, tics: int, to_door: bool = False, blind: bool = False) -> None:
         if tics > 0:
-            self.plan.append(Step(action, int(tics), to_door))
+            self.plan.append(Step(action, int(tics), to_door, blind))
 
     def _tics(self, lo: int, hi: int) -> int:
         return int(self.rng.integers(lo, hi + 1))
@@ -183,6 +186,8 @@ class Explorer:
     def _blocked(self, obs: Observation) -> bool:
         """Walking into a near wall, or pushing for PUSH_TICS without moving."""
         step = self.plan[0] if self.plan else None
+        if step is not None and step.blind:
+            return False
         if step is not None and step.action[_FORWARD] and not step.to_door and _ahead(obs.depth) < WALL:
             return True
         if self.pushing >= PUSH_TICS and len(self.trail) == self.trail.maxlen:
@@ -309,6 +314,41 @@ class Explorer:
 
     def _use(self, obs: Observation) -> None:
         self._hold(USE, self._tics(2, 6))
+
+
+class Revisitor(Explorer):
+    """The explorer, with drills that come back to where they began (issue 13's training
+    data): settle, turn away and back; walk off and back the same number of tics, blind, so
+    that walls, doors and steps stop it as they will stop a player. The world's memory has
+    to learn from these when a view is the one it saw before, and its motion net when a
+    body stops dead, turns in place, and walks back the way it came."""
+
+    DRILLS = (("look_back", 0.2), ("walk_back", 0.2))
+
+    def _choose(self, obs: Observation) -> None:
+        names = [n for n, _ in BEHAVIOURS + self.DRILLS]
+        weights = np.array([w for _, w in BEHAVIOURS + self.DRILLS])
+        getattr(self, "_" + names[self.rng.choice(len(names), p=weights / weights.sum())])(obs)
+
+    def _settle(self) -> None:
+        self._hold(IDLE, self._tics(10, 60))        # walking speed dies out in ~50 tics
+
+    def _look_back(self, obs: Observation) -> None:
+        side, tics = self._side(), self._tics(8, 52)   # about 25 to 180 degrees
+        self._settle()
+        self._hold(TURN[side], tics)
+        self._hold(IDLE, self._tics(0, 15))
+        self._hold(TURN[-side], tics)
+        self._hold(IDLE, self._tics(3, 15))
+
+    def _walk_back(self, obs: Observation) -> None:
+        side = self._side()
+        away, back = (FORWARD, BACK) if self.rng.random() < 0.75 else (STRAFE[side], STRAFE[-side])
+        tics = self._tics(10, 60)
+        self._settle()
+        self._hold(away, tics, blind=True)
+        self._hold(back, tics, blind=True)
+        self._hold(IDLE, self._tics(20, 60))
 
 
 def _cell(x: float, y: float) -> tuple[int, int]:

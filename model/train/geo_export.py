@@ -25,6 +25,7 @@ from model.train.export import FREEDOOM_LICENCE, OPSET, write_world_json
 from model.train.runs import load_stage, stage_meta
 
 GEO_STAGES = ("geo_depth", "geo_motion", "geo_painter")
+MOTION_FIELDS = ("history", "motion_hidden", "yaw_classes")
 
 
 class Observe(nn.Module):
@@ -49,7 +50,11 @@ def load_geo_run(run: Path) -> tuple[GeoWorld, dict]:
     meta = stage_meta(run, "geo_depth")
     if meta is None:
         raise FileNotFoundError(f"{run}: no geo_depth.safetensors")
-    world = GeoWorld(GeoConfig.from_dict(meta["config"]))
+    config = meta["config"]
+    motion = stage_meta(run, "geo_motion")
+    if motion is not None:          # stages of different runs: the motion net keeps its own inputs
+        config = {**config, **{k: v for k, v in motion["config"].items() if k in MOTION_FIELDS}}
+    world = GeoWorld(GeoConfig.from_dict(config))
     info = {}
     for name, module in zip(GEO_STAGES, (world.depth, world.motion, world.painter)):
         info[f"{name}_steps"], _ = load_stage(run, name, module)

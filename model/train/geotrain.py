@@ -10,6 +10,7 @@ minutes, resumable. Batches are drawn by a generator seeded by (seed, step).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from model.nets.geometry import CAMERA
-from model.nets.geonets import GEO_PRESETS, DepthNet, GeoConfig, MotionNet, Painter, make_prior, recall
+from model.nets.geonets import GEO_PRESETS, DepthNet, GeoConfig, MotionNet, Painter, depth_features, make_prior, recall
 from model.play.geo_session import SHADE_RADIUS, SHADE_SEEN
 from model.play.memory import MIN_AGE, pick_view, relative_motion
 from model.nets.tokenizer import frames_to_float
@@ -27,6 +28,13 @@ from model.train.runs import load_stage, stage_config
 from model.train.trainer import HOLDOUT_MAPS, Stage, train_stage, use_bf16
 
 MOTION_BETA = 1e-3            # smooth L1's quadratic zone, in MOTION_SCALE units (0.016 units a tic): about L1
+# The net's own tics before a batch's own-history frames. Its closed loop settles on a walking
+# speed where its residual is 0, and friction pulls back by only 0.09 of an error a tic, so a
+# residual off by 0.03 walks 0.3 units a tic off the engine (measured: walking backward 4%
+# slow, 23 units short over the revisit test's walk back). 32 own tics did not cure it: 9
+# more minutes from the same net gave a worse look-back (11.4 against 18.2 dB, 6 starts) and
+# more drift (26 against 24 units after 100 tics).
+OWN_STEPS = 8
 CTX_NOISE_MAX = 0.3           # context noise on the previous frame, in [-1, 1] units (level is an input)
 MEMORY_SPAN, MEMORY_STRIDE = 300, 4   # candidate keyframes: every 4th frame of the last 12 s
 
@@ -78,22 +86,28 @@ class MotionLoss(nn.Module):
     At play the net's past motions are its own predictions, and a small bias fed back through
     them never dies out (measured: with no key held, the first run walked on at 2.5 units a
     tic and rose 24 units in 60 tics, where the engine stops within 50). So half of each batch
-    sees a history the net made itself: from the engine's motions K tics back, K steps of its
-    own, without gradients (DIAMOND's rollouts, for the camera)."""
+    sees a history the net made itself: from the engine's motions OWN_STEPS tics back, that
+    many steps of its own, without gradients (DIAMOND's rollouts, for the camera)."""
 
-    def __init__(self, net: MotionNet, data: GeoData, batch: int, own_history: float = 0.5):
+    def __init__(self, net: MotionNet, data: GeoData, batch: int, own_history: float = 0.5, own_steps: int = OWN_STEPS):
         super().__init__()
         self.net, self.data, self.batch, self.own_history = net, data, batch, own_history
-        k = net.cfg.history
+        self.own_steps = own_steps
+        span = net.cfg.history + own_steps
         ep = data.base.episode
         ok = np.zeros(len(data), bool)
-        ok[2 * k:] = ep[2 * k:] == ep[:-2 * k]            # t - 2K .. t in one episode
+        ok[span:] = ep[span:] == ep[:-span]               # t - K - own_steps .. t in one episode
         self.ok = np.flatnonzero(data.has_next)
         self.deep = np.flatnonzero(data.has_next & ok)
         # No key held: 7% of the explorer's frames, and where a player stands most. A quarter
         # of each batch comes from them, so that coming to rest is learned as well as moving.
         idle = data.base.actions.sum(axis=1) == 0
         self.idle = {False: np.flatnonzero(data.has_next & idle), True: np.flatnonzero(data.has_next & ok & idle)}
+        net.set_yaw_steps(data.motion[self.ok, 0])
+        # The depth ahead, pooled once: made per batch it was most of a step's time (measured: 3 steps/s).
+        with torch.no_grad():
+            self.features = torch.cat([depth_features(depth_map(data.depth[i:i + 4096]))
+                                       for i in range(0, len(data), 4096)])
 
     def forward(self, rng: np.random.Generator) -> torch.Tensor:
         own = len(self.deep) > 0 and rng.random() < self.own_history
@@ -105,27 +119,28 @@ class MotionLoss(nn.Module):
         actions, motions = motion_inputs(self.data, t, self.net.cfg.history)
         if own:
             motions = self._own_history(t)
-        pred, rest_logit = self.net(actions, motions, depth_map(self.data.depth[t]), raw=True)
+        pred, rest_logit, yaw_logit = self.net.from_features(actions, motions, self.features[t], raw=True)
         target = torch.from_numpy(self.data.motion[t])
-        rest = F.binary_cross_entropy_with_logits(rest_logit.float(), (target == 0).float())
+        rest = F.binary_cross_entropy_with_logits(rest_logit.float(), (target[:, 1:] == 0).float())
+        turn = F.cross_entropy(yaw_logit.float(), self.net.yaw_class(target[:, 0]))
         # About L1: the default beta of 1 is quadratic at these small errors, so a bias of 0.3
         # units a tic cost next to nothing (measured: the camera crept on at rest). L1's answer
         # is the median, and at rest the engine's motion is exactly 0.
-        return F.smooth_l1_loss(pred.float() / self.net.scale, target / self.net.scale, beta=MOTION_BETA) + 0.1 * rest
+        scale = self.net.scale[1:]
+        move = F.smooth_l1_loss(pred[:, 1:].float() / scale, target[:, 1:] / scale, beta=MOTION_BETA)
+        return move + 0.1 * rest + 0.1 * turn
 
     @torch.no_grad()
     def _own_history(self, t: np.ndarray) -> torch.Tensor:
-        """The K motions before t as the net predicts them, one tic at a time from t - K."""
-        k = self.net.cfg.history
-        _, history = motion_inputs(self.data, t - k, k)
-        made = []
-        for j in range(k):
-            s = t - k + j
+        """The K motions before t as the net predicts them, one tic at a time from t - own_steps."""
+        k, n = self.net.cfg.history, self.own_steps
+        _, history = motion_inputs(self.data, t - n, k)
+        for j in range(n):
+            s = t - n + j
             actions, _ = motion_inputs(self.data, s, k)
-            step = self.net(actions, history, depth_map(self.data.depth[s])).float()
+            step = self.net.from_features(actions, history, self.features[s]).float()
             history = torch.cat([history[:, 1:], step[:, None]], dim=1)
-            made.append(step)
-        return torch.stack(made, dim=1)
+        return history
 
 
 class PainterLoss(nn.Module):
@@ -263,9 +278,13 @@ class Carry:
         return cover
 
 
-def geo_config(run: Path, preset: str) -> GeoConfig:
-    saved = stage_config(run, "geo_depth")
-    return GeoConfig.from_dict(saved) if saved else GEO_PRESETS[preset]
+def geo_config(run: Path, preset: str, history: int | None = None) -> GeoConfig:
+    """The run's own config (its first stage's), else the preset; `history` sets the motion
+    net's, for a run that has none yet."""
+    saved = stage_config(run, "geo_depth") or stage_config(run, "geo_motion")
+    if saved:
+        return GeoConfig.from_dict(saved)
+    return replace(GEO_PRESETS[preset], history=history) if history else GEO_PRESETS[preset]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -274,6 +293,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", help="run folder, resumed if it exists (required unless --benchmark)")
     p.add_argument("--preset", default="cpu", choices=sorted(GEO_PRESETS))
     p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--history", type=int, default=None, help="tics of keys and motion the motion net sees (new runs)")
     p.add_argument("--depth-minutes", type=float, default=20)
     p.add_argument("--motion-minutes", type=float, default=5)
     p.add_argument("--painter-minutes", type=float, default=60)
@@ -310,7 +330,7 @@ def run(argv: list[str]) -> int:
     torch.manual_seed(a.seed)
     data = load_geo_cached(a.data, out / "data", a.max_frames, exclude_maps=HOLDOUT_MAPS)
     print(f"data: {len(data)} frames, {len(np.unique(data.base.episode))} episodes", flush=True)
-    cfg = geo_config(out, a.preset)
+    cfg = geo_config(out, a.preset, a.history)
     depth, motion, painter = DepthNet(cfg), MotionNet(cfg), Painter(cfg)
     stages = (("geo_depth", depth, lambda: DepthLoss(depth, data, a.batch * 2), a.depth_minutes, a.lr),
               ("geo_motion", motion, lambda: MotionLoss(motion, data, 256), a.motion_minutes, a.lr),

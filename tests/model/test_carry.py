@@ -139,13 +139,27 @@ def test_the_motion_net_says_exactly_zero_where_its_rest_head_does():
     net = MotionNet(GEO_PRESETS["tiny"]).eval()
     with torch.no_grad():
         net.rest[2].weight.zero_()
-        net.rest[2].bias.copy_(torch.tensor([9.0, -9.0, -9.0, 9.0]))       # yaw and dz at rest
+        net.rest[2].bias.copy_(torch.tensor([-9.0, -9.0, 9.0]))       # dz at rest
         net.net[4].bias.fill_(0.5)
         args = torch.zeros(1, 8, 8), torch.zeros(1, 8, 4), torch.full((1, 96, 128), 100.0)
         move = net(*args)
-        raw, logit = net(*args, raw=True)
-    assert move[0, 0] == 0 and move[0, 3] == 0 and (move[0, 1:3] == raw[0, 1:3]).all() and (raw[0, 1:3] != 0).all()
-    assert (logit[0] == torch.tensor([9.0, -9.0, -9.0, 9.0])).all()
+        raw, logit, _ = net(*args, raw=True)
+    assert move[0, 3] == 0 and (move[0, 1:3] == raw[0, 1:3]).all() and (raw[0, 1:3] != 0).all()
+    assert (logit[0] == torch.tensor([-9.0, -9.0, 9.0])).all()
+
+
+def test_the_motion_net_turns_by_exactly_one_of_the_turns_its_data_makes():
+    from model.nets.geonets import GEO_PRESETS, MotionNet
+    net = MotionNet(GEO_PRESETS["tiny"]).eval()
+    turns = np.array([0.0] * 50 + [3.516] * 20 + [-3.516] * 20 + [1.758] * 5 + [-1.758] * 5 + [0.4])
+    net.set_yaw_steps(turns)
+    assert net.yaw_steps.tolist() == pytest.approx([-3.516, -1.758, 0.0, 1.758, 3.516])    # 0.4 is too rare
+    assert net.yaw_class(torch.tensor([3.4, -1.7, 0.4])).tolist() == [4, 1, 2]
+    with torch.no_grad():
+        net.net[4].bias.zero_()
+        net.net[4].bias[3 + 3] = 5.0                         # class 3: 1.758 degrees
+        move = net(torch.zeros(2, 8, 8), torch.zeros(2, 8, 4), torch.full((2, 96, 128), 100.0))
+    assert move[:, 0].tolist() == pytest.approx([1.758, 1.758], abs=1e-6)
 
 
 def test_a_resting_camera_keeps_nearer_keyframes_than_a_moving_one():
