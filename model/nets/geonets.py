@@ -158,7 +158,7 @@ class MotionNet(nn.Module):
         K tics before; depth (B, H, W) of the current frame -> motion (B, 4).
 
         The turn is a choice among the engine's own one-tic turns: it has no momentum and
-        only a few values (99.9% of captured tics turn by 0, 1.758 or 3.516 degrees either
+        only a few values (every captured tic turns by 0, 1.758 or 3.516 degrees either
         way), and a regression left a bias of a fraction of a degree a tic that the camera
         added up (measured: 0.47 degrees off after 100 tics, 0.5 after a 90-degree look-back,
         a pixel at the edge of the view). The rest is a residual on the last motion: the

@@ -55,8 +55,10 @@ _FORWARD, _USE = BUTTON_INDEX["MOVE_FORWARD"], BUTTON_INDEX["USE"]
 # What to do next when nothing forces a choice: (behaviour, weight).
 BEHAVIOURS = (("explore", 0.74), ("look", 0.06), ("fire", 0.06), ("strafe", 0.06),
               ("back", 0.03), ("idle", 0.04), ("use", 0.01))
-_BEHAVIOUR_P = np.array([w for _, w in BEHAVIOURS]) / sum(w for _, w in BEHAVIOURS)
 
+
+def _odds(behaviours) -> np.ndarray:
+    return np.array([w for _, w in behaviours]) / sum(w for _, w in behaviours)
 
 
 @dataclass(frozen=True)
@@ -228,8 +230,11 @@ class Explorer:
 
     # ---- choices ------------------------------------------------------------------------
 
+    behaviours = BEHAVIOURS
+    odds = _odds(BEHAVIOURS)
+
     def _choose(self, obs: Observation) -> None:
-        getattr(self, "_" + BEHAVIOURS[self.rng.choice(len(BEHAVIOURS), p=_BEHAVIOUR_P)][0])(obs)
+        getattr(self, "_" + self.behaviours[self.rng.choice(len(self.behaviours), p=self.odds)][0])(obs)
 
     def _explore(self, obs: Observation) -> None:
         """A door or switch in view first; else the most open, least visited heading in view;
@@ -323,12 +328,8 @@ class Revisitor(Explorer):
     to learn from these when a view is the one it saw before, and its motion net when a
     body stops dead, turns in place, and walks back the way it came."""
 
-    DRILLS = (("look_back", 0.2), ("walk_back", 0.2))
-
-    def _choose(self, obs: Observation) -> None:
-        names = [n for n, _ in BEHAVIOURS + self.DRILLS]
-        weights = np.array([w for _, w in BEHAVIOURS + self.DRILLS])
-        getattr(self, "_" + names[self.rng.choice(len(names), p=weights / weights.sum())])(obs)
+    behaviours = BEHAVIOURS + (("look_back", 0.2), ("walk_back", 0.2))
+    odds = _odds(behaviours)
 
     def _settle(self) -> None:
         self._hold(IDLE, self._tics(10, 60))        # walking speed dies out in ~50 tics

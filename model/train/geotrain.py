@@ -89,11 +89,10 @@ class MotionLoss(nn.Module):
     sees a history the net made itself: from the engine's motions OWN_STEPS tics back, that
     many steps of its own, without gradients (DIAMOND's rollouts, for the camera)."""
 
-    def __init__(self, net: MotionNet, data: GeoData, batch: int, own_history: float = 0.5, own_steps: int = OWN_STEPS):
+    def __init__(self, net: MotionNet, data: GeoData, batch: int, own_history: float = 0.5):
         super().__init__()
         self.net, self.data, self.batch, self.own_history = net, data, batch, own_history
-        self.own_steps = own_steps
-        span = net.cfg.history + own_steps
+        span = net.cfg.history + OWN_STEPS
         ep = data.base.episode
         ok = np.zeros(len(data), bool)
         ok[span:] = ep[span:] == ep[:-span]               # t - K - own_steps .. t in one episode
@@ -132,8 +131,8 @@ class MotionLoss(nn.Module):
 
     @torch.no_grad()
     def _own_history(self, t: np.ndarray) -> torch.Tensor:
-        """The K motions before t as the net predicts them, one tic at a time from t - own_steps."""
-        k, n = self.net.cfg.history, self.own_steps
+        """The K motions before t as the net predicts them, one tic at a time from t - OWN_STEPS."""
+        k, n = self.net.cfg.history, OWN_STEPS
         _, history = motion_inputs(self.data, t - n, k)
         for j in range(n):
             s = t - n + j

@@ -266,34 +266,25 @@ def test_map_ranges():
     assert capture.parse_maps("map30-map32,MAP01") == ("MAP30", "MAP31", "MAP32", "MAP01")
 
 
-def _runs(actions: np.ndarray) -> list[tuple[bytes, int]]:
-    """(keys, tics) of each run of identical actions."""
-    out = []
-    for a in actions:
-        if out and out[-1][0] == a.tobytes():
-            out[-1] = (out[-1][0], out[-1][1] + 1)
-        else:
-            out.append((a.tobytes(), 1))
-    return out
-
-
 def test_the_revisit_policy_comes_back_the_way_it_went(tmp_path, monkeypatch):
     """Its drills: turn away and back by the same number of tics, walk off and back the same."""
+    from itertools import groupby
     monkeypatch.setattr(capture, "SHARD_FRAMES", 1500)
     assert capture.run(_args(tmp_path, 1500, maps="MAP01", seed=5, policy="revisit")) == 0
     d = read_npz(shard_paths(tmp_path)[0], ("actions",))
-    runs = _runs(d["actions"])
+    runs = [(keys, len(list(tics))) for keys, tics in groupby(a.tobytes() for a in d["actions"])]
     key = {name: action_from_names({name}).tobytes() for name in
            ("TURN_LEFT", "TURN_RIGHT", "MOVE_FORWARD", "MOVE_BACKWARD", "MOVE_LEFT", "MOVE_RIGHT")}
     idle = action_from_names(set()).tobytes()
     pairs = {("TURN_LEFT", "TURN_RIGHT"), ("TURN_RIGHT", "TURN_LEFT"), ("MOVE_FORWARD", "MOVE_BACKWARD"),
              ("MOVE_LEFT", "MOVE_RIGHT"), ("MOVE_RIGHT", "MOVE_LEFT")}
     found = set()
-    for i in range(1, len(runs) - 2):
+    for (before, _), (k0, n0), (k1, n1), after in zip(runs, runs[1:], runs[2:], runs[3:]):
         for away, back in pairs:
-            (k0, n0), (k1, n1) = runs[i], runs[i + 1]
-            if runs[i - 1][0] == idle and k0 == key[away] and k1 == key[back] and n0 == n1 and n0 >= 8:
+            if n0 < 8 or k0 != key[away]:
+                continue
+            if before == idle and k1 == key[back] and n1 == n0:           # straight back
                 found.add("look" if away.startswith("TURN") else "walk")
-            if k0 == key[away] and k1 == idle and i + 2 < len(runs) and runs[i + 2] == (key[back], n0) and n0 >= 8:
+            if k1 == idle and after == (key[back], n0):                   # a pause, then back
                 found.add("look")
     assert found == {"look", "walk"}
