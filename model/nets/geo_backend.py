@@ -13,8 +13,12 @@ from model.nets.geonets import GeoConfig, GeoWorld, make_prior, recall
 from model.play.errors import UserError
 from model.play.pack import WorldPack
 
+LIGHT_KEYS = {"light.falloff", "light.response"}
+
 
 class TorchGeoBackend:
+    recall_channels = 5          # colour, trust, seen depth: the light is always there (zero: no change)
+
     def __init__(self, pack: WorldPack, device: str = "cuda"):
         self.device = torch.device(device)
         self.name = "cuda" if self.device.type == "cuda" else "torch"
@@ -22,9 +26,12 @@ class TorchGeoBackend:
         tensors, meta = read_tensors(path)
         self.world = GeoWorld(GeoConfig.from_dict(meta["geometry"]))
         try:
-            self.world.load_state_dict({k: v.float() for k, v in tensors.items()})
+            missing, unexpected = self.world.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
         except (KeyError, RuntimeError) as exc:
             raise UserError(f"{path}: weights do not match their config ({exc})") from None
+        if unexpected or set(missing) - LIGHT_KEYS:     # a pack from before the light keeps none (no change)
+            raise UserError(f"{path}: weights do not match their config (missing {sorted(set(missing) - LIGHT_KEYS)}, "
+                            f"unexpected {sorted(unexpected)})")
         self.world.eval().to(self.device)
 
     def _t(self, a) -> torch.Tensor:
@@ -40,7 +47,7 @@ class TorchGeoBackend:
 
     @torch.inference_mode()
     def recall(self, frame, depth, motion):
-        warped, valid = recall(self._t(frame), self._t(depth), self._t(motion))
+        warped, valid = recall(self._t(frame), self._t(depth), self._t(motion), self.world.light)
         return warped.cpu().numpy(), valid.cpu().numpy()
 
     @torch.inference_mode()

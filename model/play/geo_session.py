@@ -39,7 +39,7 @@ from model.play.seeds import SceneSeed
 from model.play.world import N_BUTTONS
 
 GEO_MODELS = ("observe", "recall", "painter")   # the ONNX files a geometry pack needs
-MEMORY_KEYFRAMES = 64                          # 64 x 98 KB: 6.3 MB of keyframes at most
+MEMORY_KEYFRAMES = 64                          # 64 x 147 KB: 9.4 MB of keyframes at most
 ANCHOR_COVER = 0.9     # re-anchor once the anchor covers less of the view (weapon aside) than this
 ANCHOR_AGE = 32        # frames: re-anchor at least this often, so the anchor's depth stays fresh
 ANCHOR_MOVE = 64.0     # map units: or once the camera has moved this far from it
@@ -73,6 +73,7 @@ class Kept:
     depth: np.ndarray          # (H, W) float32 map units
     pose: np.ndarray           # (4,) session coordinates
     born: int                  # frame index
+    seen: np.ndarray           # (H, W) float32: the depth each colour was seen at, 0 if painted (the light)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class GeoSnapshot:
     trust: np.ndarray
     anchor: Kept | None
     sprite: tuple | None
+    seen: np.ndarray | None
 
 
 def to_float(frame_u8: np.ndarray) -> np.ndarray:
@@ -107,6 +109,8 @@ class OrtGeoBackend:
         self.name = "cpu" if provider == "CPUExecutionProvider" else "cuda-onnx"
         opts = session_options()
         self._sessions = {role: ort_session(pack.verified_model(role), opts, provider) for role in GEO_MODELS}
+        # 5 channels: colour, trust and the depth each colour was seen at (a pack with the light)
+        self.recall_channels = int(self._sessions["recall"].get_inputs()[0].shape[1])
 
     def observe(self, frame, actions, motions):
         return self._sessions["observe"].run(None, {"frame": frame, "actions": actions, "motions": motions})
@@ -115,7 +119,7 @@ class OrtGeoBackend:
         return self._sessions["painter"].run(None, inputs)[0]
 
     def recall(self, frame, depth, motion):
-        """frame (1, 4, H, W): colour and trust."""
+        """frame (1, C, H, W): colour, trust and, with the light, the depth each colour was seen at."""
         return self._sessions["recall"].run(None, {"frame": frame, "depth": depth, "motion": motion})
 
 
@@ -139,6 +143,8 @@ class GeoSession(SessionControls):
         self._trust = np.ones(pack.frame_hw, np.uint8)
         self._anchor: Kept | None = None
         self._sprite: tuple[np.ndarray, np.ndarray] | None = None   # the weapon: mask (1,1,H,W), colours
+        self._seen: np.ndarray | None = None       # the frame's: where None, each colour was seen at its depth
+        self._lit = getattr(backend, "recall_channels", 5) == 5
 
     @property
     def pose(self) -> np.ndarray:
@@ -166,7 +172,7 @@ class GeoSession(SessionControls):
         self.frame_index = len(seed.frames) - 1
         self._frame = np.ascontiguousarray(seed.frames[-1]).copy()
         self._trust = np.ones(self.pack.frame_hw, np.uint8)        # a seed frame is a seen frame
-        self._anchor = self._sprite = None
+        self._anchor = self._sprite = self._seen = None
         return self._frame
 
     def step(self, action: np.ndarray) -> np.ndarray:
@@ -184,10 +190,11 @@ class GeoSession(SessionControls):
             self._sprite = (weapon, prev)
         weapon = self._sprite[0]
         if self._anchor is None:
-            self._anchor = Kept(self._frame, self._trust, depth[0], self._pose.copy(), self.frame_index)
+            self._anchor = Kept(self._frame, self._trust, depth[0], self._pose.copy(), self.frame_index,
+                                self._seen_now(depth[0]))
         kept = self._anchor
         to_anchor = relative_motion(kept.pose, pose)
-        anchor, anchor_valid, anchor_world = self._warp(kept.frame, kept.trust, kept.depth, to_anchor)
+        anchor, anchor_valid, anchor_world = self._warp(kept.frame, kept.trust, kept.depth, to_anchor, kept.seen)
         memory, memory_valid, to_memory = self._recall(depth, pose)
         closer = to_memory is not None and view_gap(to_memory) < view_gap(to_anchor)
         world = 1.0 - weapon
@@ -197,11 +204,11 @@ class GeoSession(SessionControls):
         x0, pass_ms = self._paint(prior, np.maximum(valid, keep), prev, weapon, a, memory[:, :3], memory_valid)
         t2 = time.perf_counter()
         if self.settings.carry:
-            frame, self._trust = self._composite(x0, anchor, keep, memory, memory_valid * world, closer,
-                                             anchor_world)
+            frame, self._trust, self._seen = self._composite(x0, anchor, keep, memory, memory_valid * world, closer,
+                                                             anchor_world)
             frame = np.where(weapon > 0.5, self._sprite[1], frame)
         else:                            # the ablation: the painter's own frame
-            frame, self._trust = x0, np.zeros_like(self._trust)
+            frame, self._trust, self._seen = x0, np.zeros_like(self._trust), np.zeros(self.pack.frame_hw, np.float32)
         self._frame = to_u8(frame)
         self._actions, self._pose = actions, pose
         self._motions = np.concatenate([self._motions[1:], motion[None]])
@@ -217,25 +224,33 @@ class GeoSession(SessionControls):
         return (cover < ANCHOR_COVER or self.frame_index - self._anchor.born >= ANCHOR_AGE
                 or dist[0] > ANCHOR_MOVE or turn[0] > ANCHOR_TURN)
 
-    def _warp(self, frame, trust, depth, motion):
-        """A kept frame moved by `motion`: (1, 4, H, W) colour and trust, and its cover (1, 1, H, W).
+    def _seen_now(self, depth: np.ndarray) -> np.ndarray:
+        """The current frame's seen depths (a seed frame's colours were all seen at their depth)."""
+        return depth.astype(np.float32) if self._seen is None else self._seen
+
+    def _warp(self, frame, trust, depth, motion, seen):
+        """A kept frame moved by `motion`: (1, 5, H, W) colour, trust and seen depth (relit, with
+        the light), and its cover (1, 1, H, W).
         Kept frames show the weapon where the session holds it; its pixels go with trust -1,
         so that nothing takes the sprite for the world (measured: copies of the weapon
         spread along the floor over a long walk)."""
         mark = trust.astype(np.float32) - 2.0 * self._sprite[0][0, 0]
-        image = np.concatenate([to_float(frame), mark[None, None]], axis=1)
-        warped, ok = self.backend.recall(image, depth[None], np.asarray(motion, np.float32)[None])
+        channels = [to_float(frame), mark[None, None]] + ([seen[None, None]] if self._lit else [])
+        warped, ok = self.backend.recall(np.concatenate(channels, axis=1), depth[None],
+                                         np.asarray(motion, np.float32)[None])
         warped, ok = np.asarray(warped, np.float32), np.asarray(ok, np.float32)
-        world = warped[:, 3:] > -0.5
-        return np.concatenate([warped[:, :3], np.maximum(warped[:, 3:], 0)], axis=1), ok * world, world
+        world = warped[:, 3:4] > -0.5
+        seen = warped[:, 4:5] if self._lit else np.zeros_like(ok)
+        return np.concatenate([warped[:, :3], np.maximum(warped[:, 3:4], 0), seen], axis=1), ok * world, world
 
     def _recall(self, depth, pose: np.ndarray):
         """Keep the current frame if it shows something new; recall what saw the next view."""
         hw = tuple(self.pack.frame_hw)
-        nothing = np.zeros((1, 4) + hw, np.float32), np.zeros((1, 1) + hw, np.float32), None
+        nothing = np.zeros((1, 5) + hw, np.float32), np.zeros((1, 1) + hw, np.float32), None
         if not self.settings.memory:
             return nothing
-        self.memory.consider(self._frame, self._trust, depth[0], self._pose, self.frame_index, self._resting())
+        self.memory.consider(self._frame, self._trust, depth[0], self._pose, self.frame_index, self._resting(),
+                             self._seen_now(depth[0]))
         found = self.memory.recall(pose, self.frame_index + 1)
         if found is None:
             return nothing
@@ -243,7 +258,8 @@ class GeoSession(SessionControls):
         # eye height summed over a walk drifts (measured: 20 units over the revisit test's 4 s),
         # and a keyframe warped by that drift lands rows off.
         motion = found[-1] * np.array([1, 1, 1, 0], np.float32)
-        memory, memory_valid, _ = self._warp(*found[:-1], motion)
+        frame, trust, depth, seen = found[:-1]
+        memory, memory_valid, _ = self._warp(frame, trust, depth, motion, seen)
         return memory, memory_valid, motion
 
     def _resting(self) -> bool:
@@ -261,8 +277,9 @@ class GeoSession(SessionControls):
         distance, doors, flashes): its change, smoothed, so that its blur never lands. Pixels
         nothing covers are the painter's at coarse scale, with detail borrowed from the anchor's
         mirrored texture (a regression painter's own detail is the mean: flat), and trust 0,
-        so that the memory replaces them once the camera sees them again."""
-        anchor_trust, memory_trust = anchor[:, 3:] * keep, memory[:, 3:] * memory_keep
+        so that the memory replaces them once the camera sees them again. Returns the frame,
+        its trust and its seen depths (0 where painted: the light leaves those alone)."""
+        anchor_trust, memory_trust = anchor[:, 3:4] * keep, memory[:, 3:4] * memory_keep
         use_memory = (memory_keep > 0.5) & ((keep < 0.5) | memory_closer | (memory_trust > anchor_trust + TRUST_MARGIN))
         carried = np.where(use_memory, memory[:, :3], anchor[:, :3])
         if detail is not None:           # uncovered pixels whose mirrored source is the weapon: the painter's
@@ -270,9 +287,11 @@ class GeoSession(SessionControls):
         trust = np.where(use_memory, memory_trust, anchor_trust)
         gain = np.where(trust > 0.5, SHADE_SEEN, 1.0).astype(np.float32)
         frame = carried + gain * box_mean(x0 - carried, SHADE_RADIUS, axes=(2, 3))
+        painted = (keep < 0.5) & ~use_memory
+        seen = np.where(painted, 0.0, np.where(use_memory, memory[:, 4:5], anchor[:, 4:5]))
         self.memory_share = float(use_memory.mean())
-        self.painted_share = float(((keep < 0.5) & ~use_memory).mean())
-        return frame, (trust[0, 0] > 0.5).astype(np.uint8)
+        self.painted_share = float(painted.mean())
+        return frame, (trust[0, 0] > 0.5).astype(np.uint8), seen[0, 0].astype(np.float32)
 
     def _paint(self, prior, valid, prev, weapon, action, memory, memory_valid):
         """Euler steps of the straight path x_tau = (1 - tau) x0 + tau noise, tau 1 -> 0.
@@ -297,7 +316,7 @@ class GeoSession(SessionControls):
     def snapshot(self) -> GeoSnapshot:
         return GeoSnapshot(self.frame_index, self._frame, self._actions.copy(), self._motions.copy(),
                            self._rng.bit_generator.state, self._pose.copy(), self.memory.snapshot(),
-                           self._trust, self._anchor, self._sprite)
+                           self._trust, self._anchor, self._sprite, self._seen)
 
     def restore(self, snap: GeoSnapshot) -> np.ndarray:
         if not isinstance(snap, GeoSnapshot):
@@ -307,6 +326,6 @@ class GeoSession(SessionControls):
         self._rng.bit_generator.state = snap.rng_state
         self._pose = snap.pose.copy()
         self.memory.restore(snap.memory)
-        self._trust, self._anchor, self._sprite = snap.trust, snap.anchor, snap.sprite
+        self._trust, self._anchor, self._sprite, self._seen = snap.trust, snap.anchor, snap.sprite, snap.seen
         return self._frame
 

@@ -71,7 +71,7 @@ def pick_view(poses: np.ndarray, ages: np.ndarray, pose: np.ndarray) -> int | No
 
 @dataclass(frozen=True)
 class MemorySnapshot:
-    images: tuple                # per slot: (frame, trust, depth), shared with the memory (never written in place)
+    images: tuple                # per slot: (frame, trust, depth, seen), shared with the memory (never written in place)
     poses: np.ndarray
     born: np.ndarray
     used: np.ndarray
@@ -80,7 +80,8 @@ class MemorySnapshot:
 
 
 class KeyframeMemory:
-    """Keyframes live in slots as immutable (frame, trust, depth) triples, so a snapshot (the player
+    """Keyframes live in slots as immutable (frame, trust, depth, seen) tuples (seen: the depth each
+    pixel's colour was seen at, for the light: model.nets.geonets.recall), so a snapshot (the player
     takes one a frame, for rewind) copies only the small pose arrays and the slot list."""
 
     def __init__(self, capacity: int, frame_hw: tuple[int, int]):
@@ -94,9 +95,9 @@ class KeyframeMemory:
 
     @property
     def budget_bytes(self) -> int:
-        """The most the keyframes can hold: capacity x (uint8 frame + uint8 trust + float32 depth)."""
+        """The most the keyframes can hold: capacity x (uint8 frame + uint8 trust + float32 depth and seen)."""
         h, w = self.frame_hw
-        return self.capacity * (h * w * 3 + h * w + h * w * 4) + self.poses.nbytes + self.born.nbytes * 2
+        return self.capacity * (h * w * 3 + h * w + h * w * 4 * 2) + self.poses.nbytes + self.born.nbytes * 2
 
     def clear(self) -> None:
         self.images, self.count, self.anchor = [None] * self.capacity, 0, np.zeros(4)
@@ -112,7 +113,7 @@ class KeyframeMemory:
         return rel
 
     def consider(self, frame: np.ndarray, trust: np.ndarray, depth: np.ndarray, pose: np.ndarray,
-                 index: int, resting: bool = False) -> bool:
+                 index: int, resting: bool = False, seen: np.ndarray | None = None) -> bool:
         """Keep the frame (with its per-pixel trust, model.play.geo_session) as a keyframe if no
         keyframe saw it from about here; from much nearer while the camera rests, where a
         player stops to look around (walking, that would churn the memory every frame)."""
@@ -123,21 +124,22 @@ class KeyframeMemory:
             if np.any((turn < near_turn) & (dist < near_move)):
                 return False
         slot = self.count if self.count < self.capacity else int(np.argmin(self.used))
-        self.images[slot] = (frame.copy(), np.asarray(trust, np.uint8).copy(), np.asarray(depth, np.float32).copy())
+        depth = np.asarray(depth, np.float32).copy()
+        seen = depth if seen is None else np.asarray(seen, np.float32).copy()
+        self.images[slot] = (frame.copy(), np.asarray(trust, np.uint8).copy(), depth, seen)
         self.poses[slot] = pose
         self.born[slot] = self.used[slot] = index
         self.count = min(self.count + 1, self.capacity)
         return True
 
     def recall(self, pose: np.ndarray, index: int):
-        """(frame, trust, depth, motion from its camera to `pose`) of the best keyframe, or None."""
+        """(frame, trust, depth, seen, motion from its camera to `pose`) of the best keyframe, or None."""
         pose = self.local(pose)
         k = pick_view(self.poses[:self.count], index - self.born[:self.count], pose)
         if k is None:
             return None
         self.used[k] = index
-        frame, trust, depth = self.images[k]
-        return frame, trust, depth, relative_motion(self.poses[k], pose)
+        return (*self.images[k], relative_motion(self.poses[k], pose))
 
     def snapshot(self) -> MemorySnapshot:
         return MemorySnapshot(tuple(self.images), self.poses.copy(), self.born.copy(), self.used.copy(),

@@ -2,8 +2,8 @@
 
     observe.onnx  frame (1,3,96,128), actions (1,K,8), motions (1,K,4) -> prior (1,3,96,128),
                   valid (1,1,96,128), weapon (1,1,96,128), motion (1,4), depth (1,96,128)
-    recall.onnx   frame (1,4,96,128): colour and trust, depth (1,96,128), motion (1,4)
-                  -> memory (1,4,96,128), memory_valid (1,1,96,128); nearest-pixel warp
+    recall.onnx   frame (1,5,96,128): colour, trust and the depth each colour was seen at, depth (1,96,128),
+                  motion (1,4) -> memory (1,5,96,128): relit, memory_valid (1,1,96,128); nearest-pixel warp
     painter.onnx  x_tau, tau (1,), prior, valid, prev, weapon, action (1,8), ctx_noise (1,),
                   memory, memory_valid -> x0
 
@@ -22,6 +22,7 @@ from model.nets.geonets import GEO_PRESETS, GeoConfig, GeoWorld, make_prior, rec
 from model.play.pack import sha256_file
 from model.play.world import BUTTONS, FPS, FRAME_H, FRAME_W, N_BUTTONS
 from model.train.export import FREEDOOM_LICENCE, OPSET, write_world_json
+from model.train.light_fit import STAGE as LIGHT_STAGE
 from model.train.runs import load_stage, stage_meta
 
 GEO_STAGES = ("geo_depth", "geo_motion", "geo_painter")
@@ -41,8 +42,12 @@ class Observe(nn.Module):
 
 
 class Recall(nn.Module):
+    def __init__(self, light):
+        super().__init__()
+        self.light = light
+
     def forward(self, frame, depth, motion):
-        return recall(frame, depth, motion)
+        return recall(frame, depth, motion, self.light)
 
 
 def load_geo_run(run: Path) -> tuple[GeoWorld, dict]:
@@ -58,15 +63,19 @@ def load_geo_run(run: Path) -> tuple[GeoWorld, dict]:
     info = {}
     for name, module in zip(GEO_STAGES, (world.depth, world.motion, world.painter)):
         info[f"{name}_steps"], _ = load_stage(run, name, module)
+    if stage_meta(run, LIGHT_STAGE) is not None:      # fitted, not trained (model.train.light_fit)
+        info["light"] = load_stage(run, LIGHT_STAGE, world.light)[1].get("report", {})
     return world.eval(), info
 
 
 def random_geo(preset: str = "tiny", seed: int = 0) -> GeoWorld:
-    """Untrained nets (the painter's zero head made non-zero, so frames vary with the noise)."""
+    """Untrained nets (the painter's zero head made non-zero, so frames vary with the noise) and a made-up light."""
     torch.manual_seed(seed)
     world = GeoWorld(GEO_PRESETS[preset])
     with torch.no_grad():
         world.painter.net.head.weight.normal_(0, 0.02)
+        world.light.falloff.copy_(torch.linspace(1.0, 0.0, len(world.light.falloff)))    # a light that does something
+        world.light.response.copy_(torch.linspace(1.5, 0.0, len(world.light.response)))
     return world.eval()
 
 
@@ -77,7 +86,8 @@ def export_geo_onnx(world: GeoWorld, out: Path) -> dict[str, Path]:
     specs = {
         "observe": (Observe(world), (img, torch.zeros(1, k, N_BUTTONS), torch.zeros(1, k, 4)),
                     ["frame", "actions", "motions"], ["prior", "valid", "weapon", "motion", "depth"]),
-        "recall": (Recall(), (torch.zeros(1, 4, FRAME_H, FRAME_W), torch.full((1, FRAME_H, FRAME_W), 100.0), torch.zeros(1, 4)),
+        "recall": (Recall(world.light), (torch.full((1, 5, FRAME_H, FRAME_W), 100.0), torch.full((1, FRAME_H, FRAME_W), 100.0),
+                                          torch.zeros(1, 4)),
                    ["frame", "depth", "motion"], ["memory", "memory_valid"]),
         "painter": (world.painter, (img, torch.ones(1), img, mask, img, mask, torch.zeros(1, N_BUTTONS),
                                     torch.zeros(1), img, mask),

@@ -1,4 +1,5 @@
-"""Training the geometry-aware world: depth, then camera motion, then the painter.
+"""Training the geometry-aware world: depth, then camera motion, then the painter (the light
+between them is fitted to the engine's frames, not trained: model.train.light_fit).
 
     python main.py train --design geometry --data data/geo200k --out runs/geo \
         --depth-minutes 20 --motion-minutes 5 --painter-minutes 60
@@ -19,12 +20,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from model.nets.geometry import CAMERA
-from model.nets.geonets import GEO_PRESETS, DepthNet, GeoConfig, MotionNet, Painter, depth_features, make_prior, recall
+from model.nets.geonets import (GEO_PRESETS, DepthNet, GeoConfig, Light, MotionNet, Painter, depth_features,
+                                make_prior, recall)
 from model.play.geo_session import SHADE_RADIUS, SHADE_SEEN
 from model.play.memory import MIN_AGE, pick_view, relative_motion
 from model.nets.tokenizer import frames_to_float
 from model.train.geodata import GeoData, load_geo_cached
-from model.train.runs import load_stage, stage_config
+from model.train.light_fit import PAIRS as LIGHT_PAIRS, STAGE as LIGHT_STAGE, fit_light, save_light
+from model.train.runs import load_stage, stage_config, stage_meta
 from model.train.trainer import HOLDOUT_MAPS, Stage, train_stage, use_bf16
 
 MOTION_BETA = 1e-3            # smooth L1's quadratic zone, in MOTION_SCALE units (0.016 units a tic): about L1
@@ -153,9 +156,10 @@ class PainterLoss(nn.Module):
     the painter learns to mend its own output rather than only real frames."""
 
     def __init__(self, painter: Painter, depth: DepthNet, motion: MotionNet, data: GeoData, batch: int,
-                 ctx_noise: float = CTX_NOISE_MAX, offset_noise: float = 0.1, rollout: int = 0):
+                 ctx_noise: float = CTX_NOISE_MAX, offset_noise: float = 0.1, rollout: int = 0,
+                 light: Light | None = None):
         super().__init__()
-        self.painter, self.data, self.batch = painter, data, batch
+        self.painter, self.data, self.batch, self.light = painter, data, batch, light
         self.ctx_noise, self.offset_noise, self.rollout = ctx_noise, offset_noise, rollout
         self.frozen = (depth.eval().requires_grad_(False), motion.eval().requires_grad_(False))
         self._starts: dict[int, np.ndarray] = {}
@@ -172,7 +176,7 @@ class PainterLoss(nn.Module):
         ok = self.starts(n)
         t = ok[rng.integers(0, len(ok), self.batch)]
         prev = frames_to_float(torch.from_numpy(self.data.base.frames[t]))
-        carry = Carry.start(prev, self.frozen[0])
+        carry = Carry.start(prev, self.frozen[0], self.light)
         for j in range(n):
             prev = self._generate(prev, t + j, carry)
         t = t + n
@@ -213,8 +217,9 @@ class PainterLoss(nn.Module):
         if index:
             image = frames_to_float(torch.from_numpy(np.stack(frames)))
             depth, _ = self.frozen[0](image)
-            warped, ok = recall(image, depth.float(), torch.from_numpy(np.stack(motions)))
-            memory[index], memory_valid[index] = warped.float(), ok.float()
+            warped, ok = recall(with_seen(image, depth.float(), self.light), depth.float(),
+                                torch.from_numpy(np.stack(motions)), self.light)
+            memory[index], memory_valid[index] = warped[:, :3].float(), ok.float()
         return memory, memory_valid
 
     @torch.no_grad()
@@ -254,16 +259,16 @@ class Carry:
     """Play's anchor in a training rollout: the real frame the rollout starts from, its depth,
     the weapon as it shows it, and the camera's pose since (the sum of predicted motions)."""
 
-    def __init__(self, anchor, depth, weapon):
-        self.anchor, self.depth, self.weapon = anchor, depth, weapon
+    def __init__(self, anchor, depth, weapon, light: Light | None = None):
+        self.anchor, self.depth, self.weapon, self.light = anchor, depth, weapon, light
         self.pose = torch.zeros(len(anchor), 4)          # x, y, z, yaw in the anchor camera's axes
         self.carried = anchor
 
     @staticmethod
     @torch.no_grad()
-    def start(frame: torch.Tensor, depth_net) -> "Carry":
+    def start(frame: torch.Tensor, depth_net, light: Light | None = None) -> "Carry":
         depth, weapon_logit = depth_net(frame)
-        return Carry(frame, depth.float(), (weapon_logit.float() > 0).float()[:, None])
+        return Carry(frame, depth.float(), (weapon_logit.float() > 0).float()[:, None], light)
 
     def move(self, motion: torch.Tensor) -> torch.Tensor:
         """Advance the camera by `motion`; the anchor seen from there, and what it covers."""
@@ -273,8 +278,15 @@ class Carry:
         self.pose = torch.stack([x + df * torch.cos(a) + dr * torch.sin(a), y + df * torch.sin(a) - dr * torch.cos(a),
                                  z + motion[:, 3], yaw + motion[:, 0]], dim=1)
         x, y, z, yaw = self.pose.unbind(1)
-        self.carried, cover = recall(self.anchor, self.depth, torch.stack([yaw, x, -y, z], dim=1))
+        carried, cover = recall(with_seen(self.anchor, self.depth, self.light), self.depth,
+                                torch.stack([yaw, x, -y, z], dim=1), self.light)
+        self.carried = carried[:, :3]
         return cover
+
+
+def with_seen(frame: torch.Tensor, depth: torch.Tensor, light: Light | None) -> torch.Tensor:
+    """A real frame as `recall` takes it: with the light, each colour was seen at its own depth."""
+    return frame if light is None else torch.cat([frame, depth[:, None]], dim=1)
 
 
 def geo_config(run: Path, preset: str, history: int | None = None) -> GeoConfig:
@@ -303,6 +315,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ctx-noise", type=float, default=CTX_NOISE_MAX, help="largest context-noise level")
     p.add_argument("--offset-noise", type=float, default=0.1)
     p.add_argument("--rollout", type=int, default=0, help="train on up to N of the model's own steps")
+    p.add_argument("--light-pairs", type=int, default=LIGHT_PAIRS,
+                   help="frame pairs the light is fitted on, once per run (0: no light)")
     p.add_argument("--benchmark", action="store_true", help="time each stage, fp32 against bf16, and exit")
     p.add_argument("--benchmark-steps", type=int, default=5)
     p.add_argument("--device", default="cpu")
@@ -330,18 +344,32 @@ def run(argv: list[str]) -> int:
     data = load_geo_cached(a.data, out / "data", a.max_frames, exclude_maps=HOLDOUT_MAPS)
     print(f"data: {len(data)} frames, {len(np.unique(data.base.episode))} episodes", flush=True)
     cfg = geo_config(out, a.preset, a.history)
-    depth, motion, painter = DepthNet(cfg), MotionNet(cfg), Painter(cfg)
+    depth, motion, painter, light = DepthNet(cfg), MotionNet(cfg), Painter(cfg), Light()
     stages = (("geo_depth", depth, lambda: DepthLoss(depth, data, a.batch * 2), a.depth_minutes, a.lr),
               ("geo_motion", motion, lambda: MotionLoss(motion, data, 256), a.motion_minutes, a.lr),
               ("geo_painter", painter, lambda: PainterLoss(painter, depth, motion, data, a.batch, a.ctx_noise,
-                                                           a.offset_noise, a.rollout),
+                                                           a.offset_noise, a.rollout, light),
                a.painter_minutes, a.lr / 2))
     for name, module, make_loss, minutes, lr in stages:
+        if name == "geo_painter":
+            prepare_light(light, data, out, a.light_pairs)
         if minutes > 0:
             train(name, make_loss(), module, out, minutes, lr, a.seed, a.max_steps)
         elif (out / f"{name}.safetensors").is_file():
             load_stage(out, name, module)
     return 0
+
+
+def prepare_light(light: Light, data: GeoData, run: Path, pairs: int) -> None:
+    """The run's light: fitted once from the engine's frames (no nets in it), then kept, so the
+    painter trains on carried pixels lit as play lights them."""
+    if stage_meta(run, LIGHT_STAGE) is None and pairs > 0:
+        fitted, report = fit_light(data, pairs)
+        save_light(run, fitted, report)
+        print(f"light: brightness error of carried pixels {report['without']['rms']} -> {report['with']['rms']} "
+              f"grey levels (rms, {report['pixels']} held-out pixels)", flush=True)
+    if stage_meta(run, LIGHT_STAGE) is not None:
+        load_stage(run, LIGHT_STAGE, light)
 
 
 if __name__ == "__main__":

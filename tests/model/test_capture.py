@@ -270,21 +270,26 @@ def test_the_revisit_policy_comes_back_the_way_it_went(tmp_path, monkeypatch):
     """Its drills: turn away and back by the same number of tics, walk off and back the same."""
     from itertools import groupby
     monkeypatch.setattr(capture, "SHARD_FRAMES", 1500)
-    assert capture.run(_args(tmp_path, 1500, maps="MAP01", seed=5, policy="revisit")) == 0
-    d = read_npz(shard_paths(tmp_path)[0], ("actions",))
+    assert capture.run(_args(tmp_path, 1500, maps="MAP01", seed=7, policy="revisit")) == 0
+    d = read_npz(shard_paths(tmp_path)[0], ("actions", "pose"))
     runs = [(keys, len(list(tics))) for keys, tics in groupby(a.tobytes() for a in d["actions"])]
+    begins = np.cumsum([0] + [n for _, n in runs])
     key = {name: action_from_names({name}).tobytes() for name in
            ("TURN_LEFT", "TURN_RIGHT", "MOVE_FORWARD", "MOVE_BACKWARD", "MOVE_LEFT", "MOVE_RIGHT")}
     idle = action_from_names(set()).tobytes()
     pairs = {("TURN_LEFT", "TURN_RIGHT"), ("TURN_RIGHT", "TURN_LEFT"), ("MOVE_FORWARD", "MOVE_BACKWARD"),
              ("MOVE_LEFT", "MOVE_RIGHT"), ("MOVE_RIGHT", "MOVE_LEFT")}
-    found = set()
-    for (before, _), (k0, n0), (k1, n1), after in zip(runs, runs[1:], runs[2:], runs[3:]):
+    found, missed = set(), []
+    for i, ((before, _), (k0, n0), (k1, n1), after) in enumerate(zip(runs, runs[1:], runs[2:], runs[3:])):
         for away, back in pairs:
             if n0 < 8 or k0 != key[away]:
                 continue
             if before == idle and k1 == key[back] and n1 == n0:           # straight back
                 found.add("look" if away.startswith("TURN") else "walk")
+                if away == "MOVE_FORWARD" and after[0] == idle:         # out as far as it was open, and home
+                    start, home = d["pose"][begins[i + 1], :2], d["pose"][min(begins[i + 4] - 1, len(d["pose"]) - 1), :2]
+                    missed.append(float(np.hypot(*(home - start))))
             if k1 == idle and after == (key[back], n0):                   # a pause, then back
                 found.add("look")
     assert found == {"look", "walk"}
+    assert missed and max(missed) < 48.0, missed                           # no wall cut a walk out short

@@ -51,27 +51,31 @@ def test_trusted_memory_replaces_painted_pixels_and_not_seen_ones(geo_pack):
     Carried pixels take SHADE_SEEN of the painter's smoothed change."""
     _, session = _session(geo_pack)
     hw = (1, 1, 96, 128)
-    anchor = np.concatenate([np.full((1, 3, 96, 128), 0.5, np.float32), np.zeros(hw, np.float32)], axis=1)
+    seen = np.full(hw, 100.0, np.float32)                                 # the depth each colour was seen at
+    anchor = np.concatenate([np.full((1, 3, 96, 128), 0.5, np.float32), np.zeros(hw, np.float32), seen], axis=1)
     anchor[:, 3, :, :64] = 1.0
-    memory = np.concatenate([np.full((1, 3, 96, 128), -0.5, np.float32), np.ones(hw, np.float32)], axis=1)
+    memory = np.concatenate([np.full((1, 3, 96, 128), -0.5, np.float32), np.ones(hw, np.float32), 2 * seen], axis=1)
     for painter in (0.5, 0.0):
         x0 = np.full((1, 3, 96, 128), painter, np.float32)
-        frame, trust = session._composite(x0, anchor, np.ones(hw, np.float32), memory, np.ones(hw, np.float32))
+        frame, trust, kept_seen = session._composite(x0, anchor, np.ones(hw, np.float32), memory, np.ones(hw, np.float32))
         np.testing.assert_allclose(frame[0, :, 10:-10, 10:54], 0.5 + SHADE_SEEN * (painter - 0.5), atol=1e-6)
         np.testing.assert_allclose(frame[0, :, 10:-10, 74:-10], -0.5 + SHADE_SEEN * (painter + 0.5), atol=1e-6)
         assert trust.all()
         assert session.memory_share == pytest.approx(0.5) and session.painted_share == 0
+        assert (kept_seen[:, :64] == 100.0).all() and (kept_seen[:, 64:] == 200.0).all()   # each pixel's own
 
 
 def test_nothing_to_recall_leaves_the_anchor_and_marks_uncovered_pixels_painted(geo_pack):
     _, session = _session(geo_pack)
     hw = (1, 1, 96, 128)
-    anchor = np.concatenate([_scene(2).numpy(), np.ones(hw, np.float32)], axis=1)
+    anchor = np.concatenate([_scene(2).numpy(), np.ones(hw, np.float32), np.full(hw, 80.0, np.float32)], axis=1)
     keep = np.ones(hw, np.float32)
     keep[..., -8:] = 0                                  # the right edge: uncovered
-    frame, trust = session._composite(anchor[:, :3].copy(), anchor, keep, np.zeros_like(anchor), np.zeros(hw, np.float32))
+    frame, trust, seen = session._composite(anchor[:, :3].copy(), anchor, keep, np.zeros_like(anchor),
+                                            np.zeros(hw, np.float32))
     np.testing.assert_allclose(frame, anchor[:, :3], atol=1e-5)   # the painter agrees: detail kept exactly
     assert not trust[:, -8:].any() and trust[:, :-8].all()
+    assert not seen[:, -8:].any() and (seen[:, :-8] == 80.0).all()   # painted pixels are never relit
     assert session.painted_share == pytest.approx(8 / 128)
 
 
@@ -87,11 +91,11 @@ def test_a_still_camera_keeps_the_seed_sharp(geo_pack):
 def test_the_anchor_moves_on_once_the_camera_turns_away(geo_pack):
     _, session = _session(geo_pack)
     session.step(np.zeros(8, np.uint8))
-    session._anchor = Kept(session._frame, session._trust, np.full((96, 128), 100.0, np.float32),
-                           advance_pose(session.pose, [-90.0, 0, 0, 0]), session.frame_index)
+    depth = np.full((96, 128), 100.0, np.float32)
+    session._anchor = Kept(session._frame, session._trust, depth, advance_pose(session.pose, [-90.0, 0, 0, 0]),
+                           session.frame_index, depth)
     assert session._anchor_spent(1.0)                    # 90 degrees off: spent
-    session._anchor = Kept(session._frame, session._trust, np.full((96, 128), 100.0, np.float32),
-                           session.pose, session.frame_index)
+    session._anchor = Kept(session._frame, session._trust, depth, session.pose, session.frame_index, depth)
     assert not session._anchor_spent(1.0) and session._anchor_spent(0.5)   # covering too little: spent
 
 
@@ -182,8 +186,9 @@ def test_pixels_of_the_held_weapon_never_pass_for_the_world(geo_pack):
     mask[..., 70:, 50:80] = 1
     session._sprite = (mask, session._sprite[1])
     frame = np.full((96, 128, 3), 200, np.uint8)
-    warped, cover, world = session._warp(frame, np.ones((96, 128), np.uint8), np.full((96, 128), 200.0, np.float32),
-                                         np.zeros(4, np.float32))
+    depth = np.full((96, 128), 200.0, np.float32)
+    warped, cover, world = session._warp(frame, np.ones((96, 128), np.uint8), depth, np.zeros(4, np.float32), depth)
     assert not cover[0, 0, 70:, 50:80].any() and not world[0, 0, 70:, 50:80].any()
     assert cover[0, 0, 10:60, 10:-10].all() and (warped[0, 3, 10:60, 10:-10] == 1).all()
     assert (warped[0, 3] >= 0).all()                    # trust stays in 0..1
+    assert (warped[0, 4, 10:60, 10:-10] == 200.0).all()  # seen depth rides along

@@ -52,7 +52,7 @@ def test_onnx_graphs_match_torch(geo_pack):
     for name, a, b in zip(("prior", "valid", "weapon", "motion", "depth"), got, want):
         assert np.abs(a - b).mean() < 2e-3 * max(1.0, float(np.abs(b).mean())), name
     motion = np.array([[30.0, 20.0, -5.0, 1.0]], np.float32)
-    kept = np.concatenate([frame, np.ones_like(frame[:, :1])], axis=1)     # colour and trust
+    kept = np.concatenate([frame, np.ones_like(frame[:, :1]), want[4][:, None]], axis=1)     # colour, trust, seen depth
     for a, b in zip(cpu.recall(kept, want[4], motion), ref.recall(kept, want[4], motion)):
         assert np.abs(a - b).mean() < 2e-3
     feed = {"x_tau": frame, "tau": np.ones(1, np.float32), "prior": want[0], "valid": want[1], "prev": frame,
@@ -111,3 +111,36 @@ def test_a_geometry_pack_needs_its_config(geo_pack, tmp_path):
     (pack / "world.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="config.geometry"):
         open_world(str(pack))
+
+
+def test_a_pack_from_before_the_light_still_plays(geo_pack, tmp_path):
+    """Its recall graph takes colour and trust only (4 channels): the session carries no seen
+    depth and nothing is relit; replay stays exact."""
+    import warnings
+
+    from model.nets.geonets import recall
+    from model.play.pack import sha256_file
+    from model.train.export import OPSET
+
+    class OldRecall(torch.nn.Module):
+        def forward(self, frame, depth, motion):
+            return recall(frame, depth, motion)
+
+    pack = tmp_path / "old"
+    shutil.copytree(geo_pack, pack)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(OldRecall(), (torch.zeros(1, 4, 96, 128), torch.full((1, 96, 128), 100.0), torch.zeros(1, 4)),
+                          str(pack / "recall.onnx"), input_names=["frame", "depth", "motion"],
+                          output_names=["memory", "memory_valid"], opset_version=OPSET, dynamo=False)
+    meta = json.loads((pack / "world.json").read_text())
+    meta["models"]["recall"]["sha256"] = sha256_file(pack / "recall.onnx")
+    (pack / "world.json").write_text(json.dumps(meta))
+    world = open_world(str(pack))
+    runs = []
+    for _ in range(2):
+        session = world.session(backend="cpu")
+        session.reset(world.load_seed(None))
+        runs.append(np.stack([session.step(np.eye(8, dtype=np.uint8)[k % 3]) for k in range(12)]))
+    assert session.backend.recall_channels == 4 and not session._lit
+    np.testing.assert_array_equal(runs[0], runs[1])

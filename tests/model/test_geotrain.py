@@ -63,6 +63,9 @@ def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     assert main.main(common) == 0                                # resumes: three more steps each
     from model.train.runs import stage_meta
     assert stage_meta(tmp_path / "run", "geo_painter")["step"] == 6
+    light = stage_meta(tmp_path / "run", "geo_light")["extra"]["report"]     # fitted once, on the engine's frames
+    assert light["pixels"] > 100_000 and light["with"]["rms"] < light["without"]["rms"]
+    assert abs(light["with"]["mean"]) < abs(light["without"]["mean"])
     from model.train.train_log import read_log
     assert [r["step"] for r in read_log(tmp_path / "run" / "geo_painter.jsonl")] == [1, 2, 3, 4, 5, 6]
     assert (tmp_path / "run" / "geo_depth_loss.png").is_file()

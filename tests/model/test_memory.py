@@ -38,7 +38,7 @@ def test_a_keyframe_recalled_from_a_known_pose_matches_the_projection():
     memory.consider(frame.permute(1, 2, 0).numpy().astype(np.uint8), trust, np.full((96, 128), 200.0), start, 0)
     assert memory.recall(advance_pose(start, [90.0, 0, 0, 0]), 40) is None       # turned away: nothing
     back = advance_pose(start, [10.0, 0, 0, 0])
-    image, kept_trust, depth, motion = memory.recall(back, 40)
+    image, kept_trust, depth, seen, motion = memory.recall(back, 40)
     np.testing.assert_array_equal(kept_trust, trust)
     np.testing.assert_allclose(motion, [10.0, 0, 0, 0], atol=1e-4)
     warped, valid = recall(torch.from_numpy(image).permute(2, 0, 1)[None].float(),
@@ -64,7 +64,7 @@ def test_memory_stays_within_its_budget_and_evicts_the_least_used():
     for i in range(3000):                                                     # a new place every frame
         memory.consider(frame, trust, depth, np.array([i * 100.0, 0, 41, 0]), i)
     assert memory.count == 16 and len(memory.images) == 16
-    assert sum(f.nbytes + t.nbytes + d.nbytes for f, t, d in memory.images) <= memory.budget_bytes < 2 * 2**20
+    assert sum(a.nbytes for image in memory.images for a in image) <= memory.budget_bytes < 3 * 2**20
     assert sorted(memory.born) == list(range(2984, 3000))                     # the newest stay
 
 
