@@ -190,8 +190,12 @@ def test_a_replay_of_a_session_without_frames_is_refused(tiny_pack, tmp_path, ca
 # -- interrupts ----------------------------------------------------------------------------
 def _interrupt_render(tiny_pack, acts, out: Path, sig: int) -> tuple[int, str]:
     """A real render in a real process, sent `sig` once it has written some frames."""
+    # As a terminal starts it: a test run started in the background (`cmd &` in a script) has
+    # SIGINT ignored, its children inherit that, and Ctrl+C would then never reach the render
+    # (measured: the render rendered on for 60 s after SIGINT, twice, both times under `&`).
     proc = subprocess.Popen([sys.executable, "main.py", *render(tiny_pack, acts, out, "--steps", 100_000)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60            # a ceiling for a hung process, never a measure
         started = out.with_name(out.stem + ".tmp.npz") if out.suffix == ".npz" else out
