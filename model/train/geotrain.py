@@ -363,13 +363,14 @@ def run(argv: list[str]) -> int:
 def prepare_light(light: Light, data: GeoData, run: Path, pairs: int) -> None:
     """The run's light: fitted once from the engine's frames (no nets in it), then kept, so the
     painter trains on carried pixels lit as play lights them."""
-    if stage_meta(run, LIGHT_STAGE) is None and pairs > 0:
-        fitted, report = fit_light(data, pairs)
-        save_light(run, fitted, report)
-        print(f"light: brightness error of carried pixels {report['without']['rms']} -> {report['with']['rms']} "
-              f"grey levels (rms, {report['pixels']} held-out pixels)", flush=True)
     if stage_meta(run, LIGHT_STAGE) is not None:
         load_stage(run, LIGHT_STAGE, light)
+    elif pairs > 0:
+        fitted, report = fit_light(data, pairs)
+        save_light(run, fitted, report)
+        light.load_state_dict(fitted.state_dict())
+        print(f"light: brightness error of carried pixels {report['without']['rms']} -> {report['with']['rms']} "
+              f"grey levels (rms, {report['pixels']} held-out pixels)", flush=True)
 
 
 if __name__ == "__main__":
