@@ -44,6 +44,7 @@ class MapState:
     capacity: int
     memory_share: float                  # of the frame: the fraction of pixels that came from the memory
     painted_share: float = 0.0           # and that nothing seen covered: the painter made them
+    imagined_share: float = 0.0          # and that an atlas view filled in (model.play.atlas)
 
     @classmethod
     def of(cls, session) -> MapState | None:
@@ -53,7 +54,8 @@ class MapState:
             return None
         x, y, _z, yaw = (float(v) for v in session.pose)
         return cls((x, y, yaw), memory.trail(), int(memory.count), int(memory.capacity),
-                   float(session.memory_share), float(getattr(session, "painted_share", 0.0)))
+                   float(session.memory_share), float(getattr(session, "painted_share", 0.0)),
+                   float(getattr(session, "imagined_share", 0.0)))
 
 
 @dataclass(frozen=True)

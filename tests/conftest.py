@@ -44,10 +44,13 @@ def tiny_pack(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def geo_pack(tmp_path_factory) -> Path:
-    """An untrained 'tiny' geometry-aware world pack."""
+    """An untrained 'tiny' geometry-aware world pack, with a made-up atlas."""
+    from model.train.atlas_build import random_atlas
     from model.train.geo_export import random_geo, write_geo_pack
     root = _pack_folder(tmp_path_factory, "tinygeo")
-    write_geo_pack(random_geo("tiny"), root, world_id="tinygeo", title="Tiny geometry", sampler={"steps": 2})
+    atlas = random_atlas(tmp_path_factory.mktemp("atlas") / "atlas.npz")
+    write_geo_pack(random_geo("tiny"), root, world_id="tinygeo", title="Tiny geometry", sampler={"steps": 2},
+                   atlas=atlas)
     return root
 
 

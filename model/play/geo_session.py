@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model.play.atlas import Atlas, load_atlas
 from model.play.errors import UserError
 from model.play.filters import box_mean
 from model.play.memory import (KeyframeMemory, MemorySnapshot, advance_pose, relative_motion, view_distance,
@@ -49,6 +50,8 @@ WARM_UP = 16           # seed frames the motion net runs over at reset
 REST_TICS = 4          # tics of (almost) no motion: the camera rests (model.play.memory)
 SHADE_RADIUS = 3       # the painter's change to carried pixels, kept below this scale (7x7 box)
 SHADE_SEEN = 0.0       # and the share of it that seen (trusted) pixels take; painted ones take all
+IMAGINE_BAND = 0.25    # the outer quarter of the view's columns on each side...
+IMAGINE_AT = 0.08      # ...painted on this share of it: the next step places an atlas view there
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Kept:
     pose: np.ndarray           # (4,) session coordinates
     born: int                  # frame index
     seen: np.ndarray           # (H, W) float32: the depth each colour was seen at, 0 if painted (the light)
+    hide: np.ndarray | None = None   # (H, W) float32, 1 where it shows no world (its weapon); None: the session's
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class GeoSnapshot:
     anchor: Kept | None
     sprite: tuple | None
     seen: np.ndarray | None
+    imagined: Kept | None = None
+    want: int = 0
 
 
 def to_float(frame_u8: np.ndarray) -> np.ndarray:
@@ -145,6 +151,11 @@ class GeoSession(SessionControls):
         self._sprite: tuple[np.ndarray, np.ndarray] | None = None   # the weapon: mask (1,1,H,W), colours
         self._seen: np.ndarray | None = None       # the frame's: where None, each colour was seen at its depth
         self._lit = getattr(backend, "recall_channels", 5) == 5
+        self.atlas: Atlas | None = load_atlas(pack.verified_model("atlas")) if "atlas" in pack.meta["models"] else None
+        self.imagined_share = 0.0                  # of the last frame: pixels from an atlas view
+        self._imagined: Kept | None = None         # the atlas view placed beside the camera
+        self._want = 0                             # the side (1 left, -1 right) the last frame left unseen
+        self._painted: np.ndarray | None = None    # the last frame's painted pixels (H, W)
 
     @property
     def pose(self) -> np.ndarray:
@@ -172,7 +183,8 @@ class GeoSession(SessionControls):
         self.frame_index = len(seed.frames) - 1
         self._frame = np.ascontiguousarray(seed.frames[-1]).copy()
         self._trust = np.ones(self.pack.frame_hw, np.uint8)        # a seed frame is a seen frame
-        self._anchor = self._sprite = self._seen = None
+        self._anchor = self._sprite = self._seen = self._imagined = None
+        self._want, self.imagined_share = 0, 0.0
         return self._frame
 
     def step(self, action: np.ndarray) -> np.ndarray:
@@ -196,6 +208,7 @@ class GeoSession(SessionControls):
         to_anchor = relative_motion(kept.pose, pose)
         anchor, anchor_valid, anchor_world = self._warp(kept.frame, kept.trust, kept.depth, to_anchor, kept.seen)
         memory, memory_valid, to_memory = self._recall(depth, pose)
+        imagined, imagined_valid = self._imagine(depth[0], pose)
         closer = to_memory is not None and view_gap(to_memory) < view_gap(to_anchor)
         world = 1.0 - weapon
         keep = anchor_valid * world
@@ -205,8 +218,9 @@ class GeoSession(SessionControls):
         t2 = time.perf_counter()
         if self.settings.carry:
             frame, self._trust, self._seen = self._composite(x0, anchor, keep, memory, memory_valid * world, closer,
-                                                             anchor_world)
+                                                             anchor_world, imagined, imagined_valid * world)
             frame = np.where(weapon > 0.5, self._sprite[1], frame)
+            self._want = self._wanted_side(self._painted & (weapon[0, 0] < 0.5))
         else:                            # the ablation: the painter's own frame
             frame, self._trust, self._seen = x0, np.zeros_like(self._trust), np.zeros(self.pack.frame_hw, np.float32)
         self._frame = to_u8(frame)
@@ -228,13 +242,13 @@ class GeoSession(SessionControls):
         """The current frame's seen depths (a seed frame's colours were all seen at their depth)."""
         return depth.astype(np.float32) if self._seen is None else self._seen
 
-    def _warp(self, frame, trust, depth, motion, seen):
+    def _warp(self, frame, trust, depth, motion, seen, hide=None):
         """A kept frame moved by `motion`: (1, 5, H, W) colour, trust and seen depth (relit, with
         the light), and its cover (1, 1, H, W).
-        Kept frames show the weapon where the session holds it; its pixels go with trust -1,
-        so that nothing takes the sprite for the world (measured: copies of the weapon
-        spread along the floor over a long walk)."""
-        mark = trust.astype(np.float32) - 2.0 * self._sprite[0][0, 0]
+        Kept frames show the weapon where the session holds it (or where `hide` says); its
+        pixels go with trust -1, so that nothing takes the sprite for the world (measured:
+        copies of the weapon spread along the floor over a long walk)."""
+        mark = trust.astype(np.float32) - 2.0 * (self._sprite[0][0, 0] if hide is None else hide)
         channels = [to_float(frame), mark[None, None]] + ([seen[None, None]] if self._lit else [])
         warped, ok = self.backend.recall(np.concatenate(channels, axis=1), depth[None],
                                          np.asarray(motion, np.float32)[None])
@@ -262,12 +276,48 @@ class GeoSession(SessionControls):
         memory, memory_valid, _ = self._warp(frame, trust, depth, motion, seen)
         return memory, memory_valid, motion
 
+    def _imagine(self, depth: np.ndarray, pose: np.ndarray):
+        """The atlas view beside the camera, seen from `pose`: placed anew on the side the last
+        frame left unseen (model.play.atlas), else the one placed before; (1, 5, H, W) and its
+        cover, zeros without one."""
+        hw = tuple(self.pack.frame_hw)
+        if self.atlas is None or not self.settings.imagine:
+            return np.zeros((1, 5) + hw, np.float32), np.zeros((1, 1) + hw, np.float32)
+        if self._want:
+            world = self._sprite[0][0, 0] < 0.5
+            pick = self.atlas.pick(self._frame, depth, world, self._want)
+            if pick is not None:
+                self._imagined = self._placed(pick, hw)
+        if self._imagined is None:
+            return np.zeros((1, 5) + hw, np.float32), np.zeros((1, 1) + hw, np.float32)
+        kept = self._imagined
+        motion = relative_motion(kept.pose, pose) * np.array([1, 1, 1, 0], np.float32)   # eye height: as _recall
+        imagined, valid, _ = self._warp(kept.frame, kept.trust, kept.depth, motion, kept.seen, kept.hide)
+        return imagined, valid
+
+    def _placed(self, pick, hw) -> Kept:
+        """An atlas view as a kept frame beside the current camera (turned by the pick's angle)."""
+        at = self._pose.copy()
+        at[3] = (at[3] + pick.theta) % 360.0
+        a, depth = self.atlas, self.atlas.depth[pick.index].astype(np.float32)
+        return Kept(a.frames[pick.index], np.ones(hw, np.uint8), depth, at, self.frame_index, depth,
+                    (~a.world[pick.index]).astype(np.float32))
+
+    def _wanted_side(self, painted: np.ndarray) -> int:
+        """1 (left) or -1 (right) if that outer band of the view is painted enough to imagine, else 0."""
+        band = max(1, int(painted.shape[1] * IMAGINE_BAND))
+        left, right = painted[:, :band].mean(), painted[:, -band:].mean()
+        if max(left, right) < IMAGINE_AT:
+            return 0
+        return 1 if left >= right else -1
+
     def _resting(self) -> bool:
         """The camera has all but stopped over the last few tics (by its own motions)."""
         recent = np.abs(self._motions[-REST_TICS:])
         return bool((recent[:, 0] < 0.2).all() and (recent[:, 1:3] < 0.5).all())
 
-    def _composite(self, x0, anchor, keep, memory, memory_keep, memory_closer: bool = False, detail=None):
+    def _composite(self, x0, anchor, keep, memory, memory_keep, memory_closer: bool = False, detail=None,
+                   imagined=None, imagined_keep=None):
         """Each pixel from the anchor where it covers, from the memory where only it covers,
         where it is trusted more, or everywhere it covers if its keyframe saw the view from
         closer than the anchor did (walk out and back: the anchor's view is a magnified copy,
@@ -277,20 +327,31 @@ class GeoSession(SessionControls):
         distance, doors, flashes): its change, smoothed, so that its blur never lands. Pixels
         nothing covers are the painter's at coarse scale, with detail borrowed from the anchor's
         mirrored texture (a regression painter's own detail is the mean: flat), and trust 0,
-        so that the memory replaces them once the camera sees them again. Returns the frame,
-        its trust and its seen depths (0 where painted: the light leaves those alone)."""
+        so that the memory replaces them once the camera sees them again; but where an atlas
+        view placed beside the camera covers them, they are its, carried from then on as seen.
+        Returns the frame, its trust and its seen depths (0 where painted: the light leaves
+        those alone)."""
         anchor_trust, memory_trust = anchor[:, 3:4] * keep, memory[:, 3:4] * memory_keep
         use_memory = (memory_keep > 0.5) & ((keep < 0.5) | memory_closer | (memory_trust > anchor_trust + TRUST_MARGIN))
         carried = np.where(use_memory, memory[:, :3], anchor[:, :3])
         if detail is not None:           # uncovered pixels whose mirrored source is the weapon: the painter's
             carried = np.where(use_memory | (keep > 0.5) | detail, carried, x0)
         trust = np.where(use_memory, memory_trust, anchor_trust)
+        seen = np.where(use_memory, memory[:, 4:5], anchor[:, 4:5])
+        uncovered = (keep < 0.5) & ~use_memory
+        use_imagined = uncovered & (imagined_keep > 0.5) if imagined is not None else np.zeros_like(uncovered)
+        if use_imagined.any():
+            carried = np.where(use_imagined, imagined[:, :3], carried)
+            trust = np.where(use_imagined, imagined[:, 3:4], trust)
+            seen = np.where(use_imagined, imagined[:, 4:5], seen)
         gain = np.where(trust > 0.5, SHADE_SEEN, 1.0).astype(np.float32)
         frame = carried + gain * box_mean(x0 - carried, SHADE_RADIUS, axes=(2, 3))
-        painted = (keep < 0.5) & ~use_memory
-        seen = np.where(painted, 0.0, np.where(use_memory, memory[:, 4:5], anchor[:, 4:5]))
+        painted = uncovered & ~use_imagined
+        seen = np.where(painted, 0.0, seen)
         self.memory_share = float(use_memory.mean())
         self.painted_share = float(painted.mean())
+        self.imagined_share = float(use_imagined.mean())
+        self._painted = painted[0, 0]
         return frame, (trust[0, 0] > 0.5).astype(np.uint8), seen[0, 0].astype(np.float32)
 
     def _paint(self, prior, valid, prev, weapon, action, memory, memory_valid):
@@ -316,7 +377,7 @@ class GeoSession(SessionControls):
     def snapshot(self) -> GeoSnapshot:
         return GeoSnapshot(self.frame_index, self._frame, self._actions.copy(), self._motions.copy(),
                            self._rng.bit_generator.state, self._pose.copy(), self.memory.snapshot(),
-                           self._trust, self._anchor, self._sprite, self._seen)
+                           self._trust, self._anchor, self._sprite, self._seen, self._imagined, self._want)
 
     def restore(self, snap: GeoSnapshot) -> np.ndarray:
         if not isinstance(snap, GeoSnapshot):
@@ -327,5 +388,6 @@ class GeoSession(SessionControls):
         self._pose = snap.pose.copy()
         self.memory.restore(snap.memory)
         self._trust, self._anchor, self._sprite, self._seen = snap.trust, snap.anchor, snap.sprite, snap.seen
+        self._imagined, self._want = snap.imagined, snap.want
         return self._frame
 

@@ -23,6 +23,7 @@ class SamplerSettings:
     adaptive_threshold: float = 0.02
     memory: bool = True             # geometry worlds: recall keyframes into new views (model.play.memory)
     carry: bool = True              # geometry worlds: carry seen pixels whole (off: the painter's frame as is)
+    imagine: bool = True            # geometry worlds with an atlas: unseen sides from its views (model.play.atlas)
 
     def checked(self) -> "SamplerSettings":
         if self.steps not in DENOISE_STEPS:

@@ -173,10 +173,16 @@ def run(args) -> int:
 def _export_geo(a, out: Path) -> int:
     """A geometry-aware run (depth, motion and painter stages) -> a geometry world pack."""
     from model.train.geo_export import load_geo_run, write_geo_pack
-    world, training = load_geo_run(Path(a.checkpoint))
+    from model.play.atlas import ATLAS_FILE, load_atlas
+    run = Path(a.checkpoint)
+    world, training = load_geo_run(run)
+    atlas = run / ATLAS_FILE if (run / ATLAS_FILE).is_file() else None     # model.train.atlas_build
+    if atlas is not None:
+        training = {**training, "atlas_views": len(load_atlas(atlas))}      # read before anything is written
     with staged(out) as stage:
         _copy_seeds(a.seeds_from, stage)
-        write_geo_pack(world, stage, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training)
+        write_geo_pack(world, stage, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training,
+                       atlas=atlas)
     print(f"wrote world pack {out} (geometry-aware)")
     return 0
 
@@ -193,7 +199,7 @@ def check_pack_out(out: Path) -> None:
         raise UserError(f"--out {out}: {existing} is not writable")
 
 
-MODEL_FILES = ("*.onnx", "*.onnx.data", "*.safetensors", "*.tmp")
+MODEL_FILES = ("*.onnx", "*.onnx.data", "*.safetensors", "*.tmp", "atlas.npz")
 
 
 @contextmanager

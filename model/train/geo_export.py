@@ -11,6 +11,7 @@ The warp (GridSample) runs inside observe.onnx, so the runtime needs nothing but
 """
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch.nn as nn
 
 from model.nets.checkpoint import atomic_save, round_to
 from model.nets.geonets import GEO_PRESETS, GeoConfig, GeoWorld, make_prior, recall
+from model.play.atlas import ATLAS_FILE
 from model.play.pack import sha256_file
 from model.play.world import BUTTONS, FPS, FRAME_H, FRAME_W, N_BUTTONS
 from model.train.export import FREEDOOM_LICENCE, OPSET, write_world_json
@@ -109,14 +111,20 @@ def export_geo_onnx(world: GeoWorld, out: Path) -> dict[str, Path]:
 
 
 def write_geo_pack(world: GeoWorld, out: Path, world_id: str = "freedoom", title: str = "Freedoom",
-                   sampler: dict | None = None, training: dict | None = None) -> Path:
-    """observe/painter ONNX + fp16 safetensors + world.json (design "geometry")."""
+                   sampler: dict | None = None, training: dict | None = None, atlas: Path | None = None) -> Path:
+    """observe/painter ONNX + fp16 safetensors + world.json (design "geometry"), and the
+    `atlas` file (model.play.atlas) if one is given."""
     world = world.eval().float()
     round_to(world)
     paths = export_geo_onnx(world, out)
     paths["torch"] = out / "weights.safetensors"
     atomic_save({k: v.half() for k, v in world.state_dict().items()}, paths["torch"],
                 {"geometry": world.cfg.to_dict()})
+    if atlas is not None:
+        paths["atlas"] = out / ATLAS_FILE
+        tmp = paths["atlas"].with_name(ATLAS_FILE + ".tmp")
+        shutil.copyfile(atlas, tmp)
+        tmp.replace(paths["atlas"])
     meta = {
         "id": world_id, "title": title, "design": "geometry",
         "frame_size": [FRAME_W, FRAME_H], "fps": FPS, "buttons": list(BUTTONS),

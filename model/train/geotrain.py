@@ -22,9 +22,11 @@ import torch.nn.functional as F
 from model.nets.geometry import CAMERA
 from model.nets.geonets import (GEO_PRESETS, DepthNet, GeoConfig, Light, MotionNet, Painter, depth_features,
                                 make_prior, recall)
+from model.nets.tokenizer import frames_to_float
+from model.play.atlas import ATLAS_FILE
 from model.play.geo_session import SHADE_RADIUS, SHADE_SEEN
 from model.play.memory import MIN_AGE, pick_view, relative_motion
-from model.nets.tokenizer import frames_to_float
+from model.train.atlas_build import FRAMES as ATLAS_VIEWS, atlas_from
 from model.train.geodata import GeoData, load_geo_cached
 from model.train.light_fit import PAIRS as LIGHT_PAIRS, STAGE as LIGHT_STAGE, fit_light, save_light
 from model.train.runs import load_stage, stage_config, stage_meta
@@ -317,6 +319,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rollout", type=int, default=0, help="train on up to N of the model's own steps")
     p.add_argument("--light-pairs", type=int, default=LIGHT_PAIRS,
                    help="frame pairs the light is fitted on, once per run (0: no light)")
+    p.add_argument("--atlas-views", type=int, default=ATLAS_VIEWS,
+                   help="training frames kept as the atlas, once per run (model.play.atlas; 0: none)")
     p.add_argument("--benchmark", action="store_true", help="time each stage, fp32 against bf16, and exit")
     p.add_argument("--benchmark-steps", type=int, default=5)
     p.add_argument("--device", default="cpu")
@@ -357,6 +361,9 @@ def run(argv: list[str]) -> int:
             train(name, make_loss(), module, out, minutes, lr, a.seed, a.max_steps)
         elif (out / f"{name}.safetensors").is_file():
             load_stage(out, name, module)
+    if a.atlas_views > 0 and not (out / ATLAS_FILE).is_file():
+        n = atlas_from(data, out / ATLAS_FILE, a.atlas_views, a.seed)
+        print(f"atlas: {n} views -> {out / ATLAS_FILE}", flush=True)
     return 0
 
 

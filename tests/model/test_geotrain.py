@@ -75,6 +75,8 @@ def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     session = open_world(str(pack)).session(backend="cpu")
     session.reset(open_world(str(pack)).load_seed(None))
     assert session.step(np.zeros(8, np.uint8)).shape == (96, 128, 3)
+    assert len(session.atlas) == len(np.load(tmp_path / "run" / "atlas.npz")["frames"]) > 0   # built once per run
+    assert session.atlas.world.mean() < 1                        # the weapon sprite is no part of the world
     latent = tmp_path / "latent"                                 # a latent pack becomes a geometry one
     assert main.main(["export", "--random", "--preset", "tiny", "--out", str(latent),
                       "--seeds-from", "assets/worlds/freedoom"]) == 0
@@ -82,8 +84,8 @@ def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     (latent / "tours" / "walk.json").write_text("{}")
     assert main.main(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(latent)]) == 0
     files = sorted(p.name for p in latent.iterdir())
-    assert files == ["observe.onnx", "painter.onnx", "recall.onnx", "seeds", "tours", "weights.safetensors",
-                     "world.json"], files                        # no stale encoder/decoder/dynamics
+    assert files == ["atlas.npz", "observe.onnx", "painter.onnx", "recall.onnx", "seeds", "tours",
+                     "weights.safetensors", "world.json"], files  # no stale encoder/decoder/dynamics
     assert open_world(str(latent)).pack.design == "geometry"
 
 
