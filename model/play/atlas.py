@@ -71,7 +71,7 @@ class Atlas:
         # log(range / depth) per cell: a point's range from the eye is the same from a turned camera
         self._ray = (0.5 * np.log1p(((u - self.hw[1] / 2) / (self.hw[1] / 2)) ** 2)).reshape(-1).astype(np.float32)
         colour = coarse(frames).reshape(n, -1, 3) / 255.0                                      # (N, cells, 3)
-        log = coarse(np.log(np.maximum(depth, 1.0))[..., None]).reshape(n, -1, 1) + self._ray[None, :, None]
+        log = coarse(np.log(np.maximum(depth.astype(np.float32), 1.0))[..., None]).reshape(n, -1, 1) + self._ray[None, :, None]
         features = np.concatenate([colour, DEPTH_WEIGHT / 3 * log], axis=2)                    # L1 over 4 = colour + depth
         shows = coarse(world[..., None]).reshape(n, -1) > 0.99
         # Per side and angle, the atlas's features gathered at each overlapping cell, once:
