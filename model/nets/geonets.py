@@ -23,10 +23,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from model.nets.geometry import CAMERA, reproject
-from model.play.world import N_BUTTONS
+from model.play.world import BUTTONS, N_BUTTONS
 
 MOTION_SCALE = (4.0, 16.0, 16.0, 4.0)     # dyaw deg, df, dr, dz: about one unit of each per tic
 REST_HIDDEN = 64                          # the motion net's "exactly zero" head
+WALK_PAIRS = (("MOVE_FORWARD", "MOVE_BACKWARD"), ("MOVE_RIGHT", "MOVE_LEFT"))   # keys that push opposite ways
 LIGHT_LEVELS = 64                         # the light's falloff, per depth level (CAMERA.depth_unit)
 LIGHT_BANDS = 16                          # its response, per band of 16 of local brightness (0..255)
 LIGHT_WINDOW = 9                          # pixels: the local brightness is a 9x9 mean
@@ -142,6 +143,47 @@ class MotionNet(nn.Module):
                                  nn.Linear(cfg.motion_hidden, 3 + cfg.yaw_classes))
         self.rest = nn.Sequential(nn.Linear(inputs, REST_HIDDEN), nn.SiLU(), nn.Linear(REST_HIDDEN, 3))
         nn.init.constant_(self.rest[2].bias, -4.0)      # untrained, it never says "exactly zero"
+        # Walking as the engine integrates it, per component in MOTION_SCALE units: next = last x
+        # (1 + friction) + the held keys' thrust, fitted by least squares (set_walk); the net
+        # learns what is left (walls, the turn rotating the velocity). All zero (packs before it),
+        # the net learns it all.
+        self.register_buffer("walk_friction", torch.zeros(3))
+        self.register_buffer("walk_thrust", torch.zeros(N_BUTTONS, 3))
+        nn.init.zeros_(self.net[4].weight[:3])          # untrained, it walks by the fitted physics
+        nn.init.zeros_(self.net[4].bias[:3])
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("walk_friction", "walk_thrust"):   # weights from before the walk: zeros, as they ran
+            state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def set_walk(self, actions: np.ndarray, last: np.ndarray, target: np.ndarray) -> dict:
+        """Fit friction and thrust to engine tics: actions (N, 8) held, last and target (N, 3)
+        motions (df, dr, dz) before and after. One thrust per pair of opposite keys, pushing
+        equally each way (fitted apart, forward and back came out 0.8% unequal, which a walk out
+        and back adds up: 3 units over the revisit test). Least squares, refitted without the
+        fifth of tics it fits worst (walls, doors, the turn rotating the velocity), which the net
+        is left to learn. Returns the friction and the fit's rms in map units a tic."""
+        scale = MOTION_SCALE[1:]
+        last, target = last / np.array(scale), target / np.array(scale)
+        pairs = [(BUTTONS.index(a), BUTTONS.index(b)) for a, b in WALK_PAIRS]
+        pushes = np.stack([actions[:, a] - actions[:, b] for a, b in pairs], axis=1)   # (N, 2)
+        friction, thrust, rms = np.zeros(3), np.zeros((N_BUTTONS, 3)), []
+        for c in range(3):
+            x = np.concatenate([last[:, c:c + 1], pushes], axis=1)
+            y = target[:, c] - last[:, c]
+            keep = np.ones(len(y), bool)
+            for _ in range(2):
+                coef = np.linalg.lstsq(x[keep], y[keep], rcond=None)[0]
+                err = np.abs(x @ coef - y)
+                keep = err <= np.quantile(err, 0.8)
+            friction[c] = coef[0]
+            for (a, b), k in zip(pairs, coef[1:]):
+                thrust[a, c], thrust[b, c] = k, -k
+            rms.append(float(np.sqrt(np.mean(err[keep] ** 2)) * scale[c]))
+        self.walk_friction.copy_(torch.from_numpy(friction).float())
+        self.walk_thrust.copy_(torch.from_numpy(thrust).float())
+        return {"friction": [round(float(v), 5) for v in friction], "rms_units": [round(v, 4) for v in rms]}
 
     def set_yaw_steps(self, dyaw: np.ndarray) -> None:
         """The `yaw_classes` most common one-tic turns of `dyaw` (degrees), smallest first;
@@ -182,7 +224,8 @@ class MotionNet(nn.Module):
         out = self.net(x)
         yaw_logit = out[:, 3:]
         yaw = self.yaw_steps[yaw_logit.argmax(dim=1)]
-        move, rest_logit = (last + out[:, :3]) * self.scale[1:], self.rest(x)
+        walk = last * (1 + self.walk_friction) + actions[:, -1] @ self.walk_thrust
+        move, rest_logit = (walk + out[:, :3]) * self.scale[1:], self.rest(x)
         if raw:
             return torch.cat([yaw[:, None], move], dim=1), rest_logit, yaw_logit
         return torch.cat([yaw[:, None], move * (rest_logit < 0).to(move.dtype)], dim=1)

@@ -46,6 +46,7 @@ ANCHOR_AGE = 32        # frames: re-anchor at least this often, so the anchor's 
 ANCHOR_MOVE = 64.0     # map units: or once the camera has moved this far from it
 ANCHOR_TURN = 30.0     # degrees: or turned this far
 TRUST_MARGIN = 0.5     # a keyframe replaces the anchor's pixels only if it is trusted this much more
+HERE_GAP = 0.15        # a keyframe this near the view (view_gap: 7.5 degrees, or 29 units) shows it wherever it covers
 WARM_UP = 16           # seed frames the motion net runs over at reset
 REST_TICS = 4          # tics of (almost) no motion: the camera rests (model.play.memory)
 SHADE_RADIUS = 3       # the painter's change to carried pixels, kept below this scale (7x7 box)
@@ -209,7 +210,9 @@ class GeoSession(SessionControls):
         anchor, anchor_valid, anchor_world = self._warp(kept.frame, kept.trust, kept.depth, to_anchor, kept.seen)
         memory, memory_valid, to_memory = self._recall(depth, pose)
         imagined, imagined_valid = self._imagine(depth[0], pose)
-        closer = to_memory is not None and view_gap(to_memory) < view_gap(to_anchor)
+        # A keyframe that saw the view from closer than the anchor did, or from about here (a
+        # place come back to: the anchor is then the end of a chain of warps walked out and back).
+        closer = to_memory is not None and (view_gap(to_memory) < view_gap(to_anchor) or view_gap(to_memory) < HERE_GAP)
         world = 1.0 - weapon
         keep = anchor_valid * world
         prior = keep * anchor[:, :3] + (1 - keep) * prior                # the sharpest prior there is

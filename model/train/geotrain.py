@@ -108,6 +108,7 @@ class MotionLoss(nn.Module):
         idle = data.base.actions.sum(axis=1) == 0
         self.idle = {False: np.flatnonzero(data.has_next & idle), True: np.flatnonzero(data.has_next & ok & idle)}
         net.set_yaw_steps(data.motion[self.ok, 0])
+        self.walk = fit_walk(net, data, self.ok)
         # The depth ahead, pooled once: made per batch it was most of a step's time (measured: 3 steps/s).
         with torch.no_grad():
             self.features = torch.cat([depth_features(depth_map(data.depth[i:i + 4096]))
@@ -145,6 +146,19 @@ class MotionLoss(nn.Module):
             step = self.net.from_features(actions, history, self.features[s]).float()
             history = torch.cat([history[:, 1:], step[:, None]], dim=1)
         return history
+
+
+def fit_walk(net: MotionNet, data: GeoData, ok: np.ndarray, most: int = 200_000) -> dict:
+    """The motion net's walking physics (MotionNet.set_walk) from tics with a tic before them in
+    their episode and some motion after (a dead stop is the rest head's)."""
+    t = ok[ok > 0]
+    t = t[(data.base.episode[t - 1] == data.base.episode[t]) & np.any(data.motion[t, 1:] != 0, axis=1)]
+    t = np.random.default_rng(0).choice(t, min(most, len(t)), replace=False)
+    with torch.no_grad():
+        report = net.set_walk(data.base.actions[t].astype(np.float64), data.motion[t - 1, 1:].astype(np.float64),
+                              data.motion[t, 1:].astype(np.float64))
+    print(f"walk: friction {report['friction']}, rms {report['rms_units']} units a tic", flush=True)
+    return report
 
 
 class PainterLoss(nn.Module):
