@@ -47,6 +47,7 @@ ANCHOR_MOVE = 64.0     # map units: or once the camera has moved this far from i
 ANCHOR_TURN = 30.0     # degrees: or turned this far
 TRUST_MARGIN = 0.5     # a keyframe replaces the anchor's pixels only if it is trusted this much more
 HERE_GAP = 0.15        # a keyframe this near the view (view_gap: 7.5 degrees, or 29 units) shows it wherever it covers
+COME_BACK = 1.0        # if the camera has been this far from it since (view_gap: come back to, not stood at)
 WARM_UP = 16           # seed frames the motion net runs over at reset
 REST_TICS = 4          # tics of (almost) no motion: the camera rests (model.play.memory)
 SHADE_RADIUS = 3       # the painter's change to carried pixels, kept below this scale (7x7 box)
@@ -212,7 +213,9 @@ class GeoSession(SessionControls):
         imagined, imagined_valid = self._imagine(depth[0], pose)
         # A keyframe that saw the view from closer than the anchor did, or from about here (a
         # place come back to: the anchor is then the end of a chain of warps walked out and back).
-        closer = to_memory is not None and (view_gap(to_memory) < view_gap(to_anchor) or view_gap(to_memory) < HERE_GAP)
+        come_back = to_memory is not None and self.memory.recalled_strayed >= COME_BACK
+        closer = to_memory is not None and (view_gap(to_memory) < view_gap(to_anchor)
+                                            or (come_back and view_gap(to_memory) < HERE_GAP))
         world = 1.0 - weapon
         keep = anchor_valid * world
         prior = keep * anchor[:, :3] + (1 - keep) * prior                # the sharpest prior there is

@@ -77,6 +77,7 @@ class MemorySnapshot:
     used: np.ndarray
     anchor: np.ndarray
     count: int
+    strayed: np.ndarray | None = None
 
 
 class KeyframeMemory:
@@ -92,6 +93,8 @@ class KeyframeMemory:
         self.used = np.zeros(capacity, np.int64)               # last frame it was recalled or made
         self.anchor = np.zeros(4)
         self.count = 0
+        self.strayed = np.zeros(capacity)                      # the furthest the camera went from each (view_gap)
+        self.recalled_strayed = 0.0                            # and that of the keyframe recall gave last
 
     @property
     def budget_bytes(self) -> int:
@@ -101,6 +104,7 @@ class KeyframeMemory:
 
     def clear(self) -> None:
         self.images, self.count, self.anchor = [None] * self.capacity, 0, np.zeros(4)
+        self.strayed[:], self.recalled_strayed = 0.0, 0.0
 
     def local(self, pose: np.ndarray) -> np.ndarray:
         """A session pose in anchor coordinates; moves the anchor when the camera strays."""
@@ -129,26 +133,31 @@ class KeyframeMemory:
         self.images[slot] = (frame.copy(), np.asarray(trust, np.uint8).copy(), depth, seen)
         self.poses[slot] = pose
         self.born[slot] = self.used[slot] = index
+        self.strayed[slot] = 0.0
         self.count = min(self.count + 1, self.capacity)
         return True
 
     def recall(self, pose: np.ndarray, index: int):
         """(frame, trust, depth, seen, motion from its camera to `pose`) of the best keyframe, or None."""
         pose = self.local(pose)
+        turn, dist = view_distance(self.poses[:self.count], pose)
+        self.strayed[:self.count] = np.maximum(self.strayed[:self.count], turn / RECALL_TURN + dist / RECALL_MOVE)
         k = pick_view(self.poses[:self.count], index - self.born[:self.count], pose)
         if k is None:
             return None
         self.used[k] = index
+        self.recalled_strayed = float(self.strayed[k])
         return (*self.images[k], relative_motion(self.poses[k], pose))
 
     def snapshot(self) -> MemorySnapshot:
         return MemorySnapshot(tuple(self.images), self.poses.copy(), self.born.copy(), self.used.copy(),
-                              self.anchor.copy(), self.count)
+                              self.anchor.copy(), self.count, self.strayed.copy())
 
     def restore(self, snap: MemorySnapshot) -> None:
         self.images = list(snap.images)
         self.poses, self.born, self.used = snap.poses.copy(), snap.born.copy(), snap.used.copy()
         self.anchor, self.count = snap.anchor.copy(), snap.count
+        self.strayed = np.zeros(self.capacity) if snap.strayed is None else snap.strayed.copy()
 
     def trail(self) -> np.ndarray:
         """Keyframe positions (x, y) in session coordinates, for the map."""

@@ -10,7 +10,7 @@ import torch
 
 from model.nets.geometry import CAMERA, pixel_grid
 from model.nets.geonets import recall
-from model.play.memory import (ANCHOR_RANGE, MIN_AGE, KeyframeMemory, advance_pose, pick_view,
+from model.play.memory import (ANCHOR_RANGE, MIN_AGE, RECALL_MOVE, KeyframeMemory, advance_pose, pick_view,
                                relative_motion)
 from model.play.runtime import open_world
 
@@ -103,3 +103,21 @@ def test_memory_can_be_switched_off(geo_pack, memory):
     for _ in range(20):
         session.step(np.zeros(8, np.uint8))
     assert (session.memory.count > 0) == memory
+
+
+def test_a_keyframe_knows_how_far_the_camera_strayed_from_it():
+    """Come back to a keyframe and recall says how far away the camera went in between (the
+    session shows a place come back to as it was, model.play.geo_session); a keyframe stood
+    at all along says it never strayed, and a snapshot keeps the count."""
+    memory = KeyframeMemory(8, (96, 128))
+    start = np.array([0.0, 0.0, 41.0, 0.0])
+    memory.consider(np.zeros((96, 128, 3), np.uint8), np.ones((96, 128), np.uint8), np.full((96, 128), 200.0), start, 0)
+    memory.recall(start, MIN_AGE)
+    assert memory.recalled_strayed == 0.0
+    snap = memory.snapshot()
+    memory.recall(advance_pose(start, [0.0, 300.0, 0, 0]), MIN_AGE + 1)      # too far to recall, still counted
+    memory.recall(advance_pose(start, [0.0, 10.0, 0, 0]), MIN_AGE + 2)
+    assert memory.recalled_strayed == pytest.approx(300.0 / RECALL_MOVE)
+    memory.restore(snap)
+    memory.recall(start, MIN_AGE + 3)
+    assert memory.recalled_strayed == 0.0
