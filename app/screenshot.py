@@ -11,17 +11,20 @@ import sys
 from app.tools import player_args, send_key, temp_paths
 
 SCRIPT = [(0, "W", True), (12, "Left", True), (30, "Left", False), (45, "Right", True), (60, "Right", False)]
+LOOK = [(0, "Left", True), (20, "Left", False)]         # --look 1: turn on the spot, into what the seed does not show
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
-        print("usage: python -m app.screenshot OUT.png [--seed ...] [--frames N] [--rec 1] [--map 1]", file=sys.stderr)
+        print("usage: python -m app.screenshot OUT.png [--seed ...] [--frames N] [--rec 1] [--map 1] [--look 1]",
+              file=sys.stderr)
         return 2
     out, argv = argv[0], argv[1:]
     args = player_args(argv, "screenshot", frames=(75, "generated frames before the shot"),
                        rec=(0, "1: record while playing, to show the indicator"),
-                       map=(0, "1: show the map (Tab)"))
+                       map=(0, "1: show the map (Tab)"),
+                       look=(0, "1: turn on the spot instead of walking and turning"))
     from PySide6.QtCore import Qt, QTimer
 
     from app.frame_view import from_qimage
@@ -41,7 +44,7 @@ def main(argv=None) -> int:
             window.actions_.record.trigger()
         if n == 2 and args.map:
             window.actions_.minimap.trigger()
-        for at, key, down in SCRIPT:
+        for at, key, down in (LOOK if args.look else SCRIPT):
             if n == at + 1:
                 send_key(window.view, keys[key], down)
         if n == args.frames:                 # after this paint, not inside it
