@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from model.nets.checkpoint import atomic_save, round_to
-from model.nets.geonets import GEO_PRESETS, GeoConfig, GeoWorld, make_prior, recall
+from model.nets.geonets import GEO_PRESETS, MOTION_SCALE, GeoConfig, GeoWorld, make_prior, recall
 from model.play.atlas import ATLAS_FILE
 from model.play.pack import sha256_file
 from model.play.world import BUTTONS, FPS, FRAME_H, FRAME_W, N_BUTTONS
@@ -71,11 +71,16 @@ def load_geo_run(run: Path) -> tuple[GeoWorld, dict]:
 
 
 def random_geo(preset: str = "tiny", seed: int = 0) -> GeoWorld:
-    """Untrained nets (the painter's zero head made non-zero, so frames vary with the noise) and a made-up light."""
+    """Untrained nets (the painter's zero head made non-zero, so frames vary with the noise), a
+    made-up light and the engine's walking rule (an untrained motion net's move head is zero:
+    without a rule, held keys would not move the camera)."""
     torch.manual_seed(seed)
     world = GeoWorld(GEO_PRESETS[preset])
     with torch.no_grad():
         world.painter.net.head.weight.normal_(0, 0.02)
+        world.motion.walk_friction.fill_(-0.09375)
+        for key, axis, push in (("MOVE_FORWARD", 0, 1), ("MOVE_BACKWARD", 0, -1), ("MOVE_RIGHT", 1, 1), ("MOVE_LEFT", 1, -1)):
+            world.motion.walk_thrust[BUTTONS.index(key), axis] = push * 0.78125 / MOTION_SCALE[1 + axis]
         world.light.falloff.copy_(torch.linspace(1.0, 0.0, len(world.light.falloff)))    # a light that does something
         world.light.response.copy_(torch.linspace(1.5, 0.0, len(world.light.response)))
     return world.eval()
