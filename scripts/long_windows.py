@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.play.runtime import open_world          # noqa: E402
 from model.play.seeds import SceneSeed             # noqa: E402
-from model.train import eval_long                  # noqa: E402
 from model.train.dataset import tile, write_png    # noqa: E402
 from model.train.eval_engine import CONTEXT, held_out_starts   # noqa: E402
+from model.train.eval_long import explore_in_engine              # noqa: E402
 from model.train.metrics import sharpness          # noqa: E402
 
 WINDOW = 125          # steps: 5 s
@@ -31,8 +31,7 @@ SHEET_EVERY = 50      # steps: 2 s
 
 
 def one_start(session, start, steps: int, rng_seed: int, sheet_path: Path) -> dict:
-    eval_long.SHEET_EVERY = SHEET_EVERY
-    real = eval_long.explore_in_engine(start, steps, rng_seed)
+    real = explore_in_engine(start, steps, rng_seed, SHEET_EVERY)
     session.reset(SceneSeed("long", real["seed"], start.actions[-(CONTEXT - 1):].reshape(-1, 8)), rng_seed)
     sharp, painted, memory, sheet = [], [], [], [session.frame]
     for i, action in enumerate(real["actions"]):

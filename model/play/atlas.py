@@ -37,12 +37,11 @@ def yaw_source(theta_deg: float, u: np.ndarray, v: np.ndarray, hw: tuple[int, in
     """Where pixel centres (u, v) of a view appear in the same camera turned left by theta:
     (u', v', inside). The pinhole of model.nets.geometry (fx = W/2, fy = 1.2 fx)."""
     h, w = hw
-    fx, fy, cx, cy = w / 2, 1.2 * w / 2, w / 2, h / 2
+    fx, cx, cy = w / 2, w / 2, h / 2      # rows scale by the ratio of depths along the axis: fy cancels
     phi, t = np.arctan((u - cx) / fx), np.radians(theta_deg)
     ahead = np.abs(phi + t) < np.radians(80.0)
     u2 = cx + fx * np.tan(np.where(ahead, phi + t, 0.0))
     v2 = cy + (v - cy) * np.cos(phi) / np.cos(np.where(ahead, phi + t, 0.0))
-    del fy      # rows scale by the ratio of depths along the axis: fy cancels
     return u2, v2, ahead & (u2 >= 0) & (u2 < w) & (v2 >= 0) & (v2 < h)
 
 

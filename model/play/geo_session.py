@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -95,8 +97,22 @@ class GeoSnapshot:
     anchor: Kept | None
     sprite: tuple | None
     seen: np.ndarray | None
-    imagined: Kept | None = None
-    want: int = 0
+    imagined: Kept | None
+    want: int
+
+
+def pack_atlas(pack: WorldPack) -> Atlas:
+    """The pack's atlas, checked against its sha256 each time and read once per content: its
+    arrays are never written, so sessions share it (a new session, on a backend switch, would
+    otherwise rebuild its matching features: 0.9 s)."""
+    path = pack.verified_model("atlas")
+    return _read_atlas(str(path), pack.meta["models"]["atlas"]["sha256"])
+
+
+@lru_cache(maxsize=2)
+def _read_atlas(path: str, sha256: str) -> Atlas:
+    del sha256                  # the cache key: a changed file is read again
+    return load_atlas(Path(path))
 
 
 def to_float(frame_u8: np.ndarray) -> np.ndarray:
@@ -153,7 +169,7 @@ class GeoSession(SessionControls):
         self._sprite: tuple[np.ndarray, np.ndarray] | None = None   # the weapon: mask (1,1,H,W), colours
         self._seen: np.ndarray | None = None       # the frame's: where None, each colour was seen at its depth
         self._lit = getattr(backend, "recall_channels", 5) == 5
-        self.atlas: Atlas | None = load_atlas(pack.verified_model("atlas")) if "atlas" in pack.meta["models"] else None
+        self.atlas: Atlas | None = pack_atlas(pack) if "atlas" in pack.meta["models"] else None
         self.imagined_share = 0.0                  # of the last frame: pixels from an atlas view
         self._imagined: Kept | None = None         # the atlas view placed beside the camera
         self._want = 0                             # the side (1 left, -1 right) the last frame left unseen
@@ -210,7 +226,7 @@ class GeoSession(SessionControls):
         to_anchor = relative_motion(kept.pose, pose)
         anchor, anchor_valid, anchor_world = self._warp(kept.frame, kept.trust, kept.depth, to_anchor, kept.seen)
         memory, memory_valid, to_memory = self._recall(depth, pose)
-        imagined, imagined_valid = self._imagine(depth[0], pose)
+        imagined, imagined_keep = self._imagine(depth[0], pose, weapon)
         # A keyframe that saw the view from closer than the anchor did, or from about here (a
         # place come back to: the anchor is then the end of a chain of warps walked out and back).
         come_back = to_memory is not None and self.memory.recalled_strayed >= COME_BACK
@@ -224,7 +240,7 @@ class GeoSession(SessionControls):
         t2 = time.perf_counter()
         if self.settings.carry:
             frame, self._trust, self._seen = self._composite(x0, anchor, keep, memory, memory_valid * world, closer,
-                                                             anchor_world, imagined, imagined_valid * world)
+                                                             anchor_world, imagined, imagined_keep)
             frame = np.where(weapon > 0.5, self._sprite[1], frame)
             self._want = self._wanted_side(self._painted & (weapon[0, 0] < 0.5))
         else:                            # the ablation: the painter's own frame
@@ -282,24 +298,22 @@ class GeoSession(SessionControls):
         memory, memory_valid, _ = self._warp(frame, trust, depth, motion, seen)
         return memory, memory_valid, motion
 
-    def _imagine(self, depth: np.ndarray, pose: np.ndarray):
+    def _imagine(self, depth: np.ndarray, pose: np.ndarray, weapon: np.ndarray):
         """The atlas view beside the camera, seen from `pose`: placed anew on the side the last
-        frame left unseen (model.play.atlas), else the one placed before; (1, 5, H, W) and its
-        cover, zeros without one."""
-        hw = tuple(self.pack.frame_hw)
+        frame left unseen (model.play.atlas), else the one placed before; (1, 5, H, W) and where
+        it shows the world off the weapon (1, 1, H, W), or (None, None) without one."""
         if self.atlas is None or not self.settings.imagine:
-            return np.zeros((1, 5) + hw, np.float32), np.zeros((1, 1) + hw, np.float32)
+            return None, None
         if self._want:
-            world = self._sprite[0][0, 0] < 0.5
-            pick = self.atlas.pick(self._frame, depth, world, self._want)
+            pick = self.atlas.pick(self._frame, depth, weapon[0, 0] < 0.5, self._want)
             if pick is not None:
-                self._imagined = self._placed(pick, hw)
+                self._imagined = self._placed(pick, tuple(self.pack.frame_hw))
         if self._imagined is None:
-            return np.zeros((1, 5) + hw, np.float32), np.zeros((1, 1) + hw, np.float32)
+            return None, None
         kept = self._imagined
         motion = relative_motion(kept.pose, pose) * np.array([1, 1, 1, 0], np.float32)   # eye height: as _recall
         imagined, valid, _ = self._warp(kept.frame, kept.trust, kept.depth, motion, kept.seen, kept.hide)
-        return imagined, valid
+        return imagined, valid * (1.0 - weapon)
 
     def _placed(self, pick, hw) -> Kept:
         """An atlas view as a kept frame beside the current camera (turned by the pick's angle)."""

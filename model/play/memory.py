@@ -53,16 +53,22 @@ def view_distance(poses: np.ndarray, pose: np.ndarray) -> tuple[np.ndarray, np.n
     return turn, np.hypot(poses[:, 0] - pose[0], poses[:, 1] - pose[1])
 
 
+def gap(turn, dist):
+    """How far apart two views are, from the turn (degrees) and distance (map units) between
+    their cameras: the score `pick_view` ranks keyframes by."""
+    return turn / RECALL_TURN + dist / RECALL_MOVE
+
+
 def view_gap(motion: np.ndarray) -> float:
-    """How far apart two views are, for a motion (dyaw, df, dr, dz) between their cameras: the
-    score `pick_view` ranks keyframes by."""
-    return abs(float(motion[0])) / RECALL_TURN + float(np.hypot(motion[1], motion[2])) / RECALL_MOVE
+    """`gap` for a motion (dyaw, df, dr, dz) between two cameras."""
+    return float(gap(abs(float(motion[0])), float(np.hypot(motion[1], motion[2]))))
 
 
-def pick_view(poses: np.ndarray, ages: np.ndarray, pose: np.ndarray) -> int | None:
-    """The index of the pose that saw `pose`'s view best, or None: one rule for play and training."""
-    turn, dist = view_distance(poses, pose)
-    score = turn / RECALL_TURN + dist / RECALL_MOVE
+def pick_view(poses: np.ndarray, ages: np.ndarray, pose: np.ndarray, distance=None) -> int | None:
+    """The index of the pose that saw `pose`'s view best, or None: one rule for play and training.
+    `distance`: `view_distance(poses, pose)`, if the caller has it already."""
+    turn, dist = view_distance(poses, pose) if distance is None else distance
+    score = gap(turn, dist)
     score[(ages < MIN_AGE) | (turn > RECALL_TURN) | (dist > RECALL_MOVE)] = np.inf
     if len(score) == 0 or not np.isfinite(score.min()):
         return None
@@ -77,7 +83,7 @@ class MemorySnapshot:
     used: np.ndarray
     anchor: np.ndarray
     count: int
-    strayed: np.ndarray | None = None
+    strayed: np.ndarray
 
 
 class KeyframeMemory:
@@ -140,9 +146,9 @@ class KeyframeMemory:
     def recall(self, pose: np.ndarray, index: int):
         """(frame, trust, depth, seen, motion from its camera to `pose`) of the best keyframe, or None."""
         pose = self.local(pose)
-        turn, dist = view_distance(self.poses[:self.count], pose)
-        self.strayed[:self.count] = np.maximum(self.strayed[:self.count], turn / RECALL_TURN + dist / RECALL_MOVE)
-        k = pick_view(self.poses[:self.count], index - self.born[:self.count], pose)
+        distance = view_distance(self.poses[:self.count], pose)
+        self.strayed[:self.count] = np.maximum(self.strayed[:self.count], gap(*distance))
+        k = pick_view(self.poses[:self.count], index - self.born[:self.count], pose, distance)
         if k is None:
             return None
         self.used[k] = index
@@ -157,7 +163,7 @@ class KeyframeMemory:
         self.images = list(snap.images)
         self.poses, self.born, self.used = snap.poses.copy(), snap.born.copy(), snap.used.copy()
         self.anchor, self.count = snap.anchor.copy(), snap.count
-        self.strayed = np.zeros(self.capacity) if snap.strayed is None else snap.strayed.copy()
+        self.strayed = snap.strayed.copy()
 
     def trail(self) -> np.ndarray:
         """Keyframe positions (x, y) in session coordinates, for the map."""

@@ -39,7 +39,7 @@ def long_rollout(session, start: Start, steps: int, real_frames: np.ndarray, out
             "turn_at_end": {"engine": real["turn"], "model": gen["turn"], **turn_answer(real["turn"], gen["turn"])}}
 
 
-def explore_in_engine(start: Start, steps: int, rng_seed: int) -> dict:
+def explore_in_engine(start: Start, steps: int, rng_seed: int, sheet_every: int = SHEET_EVERY) -> dict:
     """The explorer's actions from `start`, the engine's sharpness after each, sheet frames
     and the turn probe at the end. An episode that ends (an exit) starts again."""
     from model.train.capture import map_knowledge
@@ -57,7 +57,7 @@ def explore_in_engine(start: Start, steps: int, rng_seed: int) -> dict:
                 raw.append(engine.screen())
             frames = resize(raw)
             sharp += [sharpness(f) for f in frames]
-            sheet += [f for j, f in enumerate(frames) if (begin + j + 1) % SHEET_EVERY == 0]
+            sheet += [f for j, f in enumerate(frames) if (begin + j + 1) % sheet_every == 0]
             progress(len(actions))
         turn = turn_probe(engine.play)
     finally:
