@@ -66,9 +66,10 @@ class HudStats:
 
 
 def memory_line(geo) -> str:
-    """How much of the view the memory supplied, the atlas imagined and the painter made, and how
-    full the memory is."""
-    return (f"memory {geo.memory_share * 100:.0f}% · imagined {geo.imagined_share * 100:.0f}%"
+    """How much of the view the memory and the map supplied, the atlas imagined and the painter
+    made, and how full the memory is."""
+    place = f"map {geo.map_share * 100:.0f}%" if geo.located else "map: not located"
+    return (f"memory {geo.memory_share * 100:.0f}% · {place} · imagined {geo.imagined_share * 100:.0f}%"
             f" · painted {geo.painted_share * 100:.0f}% of view · keyframes {geo.count}/{geo.capacity}")
 
 

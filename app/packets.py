@@ -45,6 +45,8 @@ class MapState:
     memory_share: float                  # of the frame: the fraction of pixels that came from the memory
     painted_share: float = 0.0           # and that nothing seen covered: the painter made them
     imagined_share: float = 0.0          # and that an atlas view filled in (model.play.atlas)
+    map_share: float = 0.0               # and that the world's map supplied (model.play.worldmap)
+    located: bool = False                # the session found its first frame on the map
 
     @classmethod
     def of(cls, session) -> MapState | None:
@@ -55,7 +57,8 @@ class MapState:
         x, y, _z, yaw = (float(v) for v in session.pose)
         return cls((x, y, yaw), memory.trail(), int(memory.count), int(memory.capacity),
                    float(session.memory_share), float(getattr(session, "painted_share", 0.0)),
-                   float(getattr(session, "imagined_share", 0.0)))
+                   float(getattr(session, "imagined_share", 0.0)), float(getattr(session, "map_share", 0.0)),
+                   getattr(session, "located", None) is not None)
 
 
 @dataclass(frozen=True)

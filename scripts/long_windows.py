@@ -33,9 +33,13 @@ SHEET_EVERY = 50      # steps: 2 s
 def one_start(session, start, steps: int, rng_seed: int, sheet_path: Path) -> dict:
     real = explore_in_engine(start, steps, rng_seed, SHEET_EVERY)
     session.reset(SceneSeed("long", real["seed"], start.actions[-(CONTEXT - 1):].reshape(-1, 8)), rng_seed)
-    sharp, painted, memory, sheet = [], [], [], [session.frame]
+    sharp, painted, memory, mapped, sheet = [], [], [], [], [session.frame]
+    located_at = 0 if getattr(session, "located", None) is not None else None
     for i, action in enumerate(real["actions"]):
         frame = session.step(action)
+        mapped.append(getattr(session, "map_share", 0.0))
+        if located_at is None and getattr(session, "located", None) is not None:
+            located_at = i + 1
         sharp.append(sharpness(frame))
         painted.append(session.painted_share)
         memory.append(session.memory_share)
@@ -47,7 +51,8 @@ def one_start(session, start, steps: int, rng_seed: int, sheet_path: Path) -> di
     return {"map": start.map_name,
             "ratio_5s": [round(float(sharp[e - WINDOW:e].mean() / real["sharp"][e - WINDOW:e].mean()), 3) for e in ends],
             "painted_5s": [round(float(np.mean(painted[e - WINDOW:e])), 3) for e in ends],
-            "memory_5s": [round(float(np.mean(memory[e - WINDOW:e])), 3) for e in ends]}
+            "memory_5s": [round(float(np.mean(memory[e - WINDOW:e])), 3) for e in ends],
+            "map_5s": [round(float(np.mean(mapped[e - WINDOW:e])), 3) for e in ends], "located_at": located_at}
 
 
 def main(argv=None) -> int:

@@ -50,7 +50,7 @@ def geo_pack(tmp_path_factory) -> Path:
     root = _pack_folder(tmp_path_factory, "tinygeo")
     atlas = random_atlas(tmp_path_factory.mktemp("atlas") / "atlas.npz")
     write_geo_pack(random_geo("tiny"), root, world_id="tinygeo", title="Tiny geometry", sampler={"steps": 2},
-                   atlas=atlas)
+                   extras={"atlas": atlas})
     return root
 
 

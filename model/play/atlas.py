@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from model.play.errors import UserError
+from model.play.world import load_arrays
 
 THETAS = (25.0, 40.0)     # degrees beside the camera the picked view is placed at
 COARSE = 4                # matching runs on 4x4 blocks: 32x24 at 128x96
@@ -115,11 +116,7 @@ class Atlas:
 
 def load_atlas(path: Path) -> Atlas:
     """Read an atlas file (npz, no pickle); a malformed one is refused by name."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in KEYS}
-    except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"{path}: not a readable atlas ({e})") from None
+    arrays = load_arrays(path, KEYS, "atlas")
     frames, depth, world = arrays["frames"], arrays["depth"], arrays["world"]
     ok = (frames.ndim == 4 and frames.shape[3] == 3 and frames.dtype == np.uint8 and len(frames) > 0
           and depth.shape == frames.shape[:3] and world.shape == frames.shape[:3]

@@ -40,6 +40,7 @@ from model.play.runtime import SessionControls, relative_change
 from model.play.sampler import SamplerSettings
 from model.play.seeds import SceneSeed
 from model.play.world import N_BUTTONS
+from model.play.worldmap import Located, WorldMap, load_map
 
 GEO_MODELS = ("observe", "recall", "painter")   # the ONNX files a geometry pack needs
 MEMORY_KEYFRAMES = 64                          # 64 x 147 KB: 9.4 MB of keyframes at most
@@ -56,6 +57,8 @@ SHADE_RADIUS = 3       # the painter's change to carried pixels, kept below this
 SHADE_SEEN = 0.0       # and the share of it that seen (trusted) pixels take; painted ones take all
 IMAGINE_BAND = 0.25    # the outer quarter of the view's columns on each side...
 IMAGINE_AT = 0.08      # ...painted on this share of it: the next step places an atlas view there
+MAP_MARGIN = 0.15      # a map view replaces the seed frame's pixels only if this much nearer the view
+MAP_VIEWS = 3          # map views warped into each new view, nearest on top (measured: 1 -> 3, +0.9 dB at 1 s)
 
 
 @dataclass
@@ -99,6 +102,7 @@ class GeoSnapshot:
     seen: np.ndarray | None
     imagined: Kept | None
     want: int
+    located: Located | None
 
 
 def pack_atlas(pack: WorldPack) -> Atlas:
@@ -113,6 +117,27 @@ def pack_atlas(pack: WorldPack) -> Atlas:
 def _read_atlas(path: str, sha256: str) -> Atlas:
     del sha256                  # the cache key: a changed file is read again
     return load_atlas(Path(path))
+
+
+def pack_map(pack: WorldPack) -> WorldMap:
+    """The pack's map, checked against its sha256 and read once per content (as `pack_atlas`)."""
+    path = pack.verified_model("map")
+    return _read_map(str(path), pack.meta["models"]["map"]["sha256"])
+
+
+@lru_cache(maxsize=2)
+def _read_map(path: str, sha256: str) -> WorldMap:
+    del sha256
+    return load_map(Path(path))
+
+
+def on_map(origin: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """A session pose (its camera at reset is the origin, yaw 0) as a pose on the map, given
+    where on the map that origin is."""
+    a = np.radians(origin[3])
+    x, y = pose[0], pose[1]
+    return np.array([origin[0] + x * np.cos(a) - y * np.sin(a), origin[1] + x * np.sin(a) + y * np.cos(a),
+                     origin[2] + pose[2], (origin[3] + pose[3]) % 360.0])
 
 
 def to_float(frame_u8: np.ndarray) -> np.ndarray:
@@ -174,6 +199,10 @@ class GeoSession(SessionControls):
         self._imagined: Kept | None = None         # the atlas view placed beside the camera
         self._want = 0                             # the side (1 left, -1 right) the last frame left unseen
         self._painted: np.ndarray | None = None    # the last frame's painted pixels (H, W)
+        self.worldmap: WorldMap | None = pack_map(pack) if "map" in pack.meta["models"] else None
+        self.located: Located | None = None        # where on the map the seed's last frame was seen
+        self._seed_index = -1
+        self.map_share = 0.0                       # of the last frame: pixels from map views
 
     @property
     def pose(self) -> np.ndarray:
@@ -198,11 +227,15 @@ class GeoSession(SessionControls):
         self._pose = np.zeros(4)
         self.memory.clear()
         self.memory_share = self.painted_share = 0.0
-        self.frame_index = len(seed.frames) - 1
+        self.frame_index = self._seed_index = len(seed.frames) - 1
         self._frame = np.ascontiguousarray(seed.frames[-1]).copy()
         self._trust = np.ones(self.pack.frame_hw, np.uint8)        # a seed frame is a seen frame
         self._anchor = self._sprite = self._seen = self._imagined = None
-        self._want, self.imagined_share = 0, 0.0
+        self._want, self.imagined_share, self.map_share = 0, 0.0, 0.0
+        self.located = None
+        if self.worldmap is not None and self.settings.map:
+            depth = np.asarray(self.backend.observe(to_float(self._frame), self._actions[None], self._motions[None])[4])
+            self.located = self.worldmap.locate(self._frame, depth.reshape(self.pack.frame_hw))
         return self._frame
 
     def step(self, action: np.ndarray) -> np.ndarray:
@@ -232,6 +265,14 @@ class GeoSession(SessionControls):
         come_back = to_memory is not None and self.memory.recalled_strayed >= COME_BACK
         closer = to_memory is not None and (view_gap(to_memory) < view_gap(to_anchor)
                                             or (come_back and view_gap(to_memory) < HERE_GAP))
+        mapped = self._mapped(pose)
+        from_map = None
+        if mapped is not None:           # the map's views, where they cover, over the memory's
+            layer, map_valid, map_gap = mapped
+            from_map = map_valid > 0.5
+            margin = MAP_MARGIN if kept.born == self._seed_index else 0.0    # a real frame beats a map view
+            closer = np.where(from_map, map_gap + margin < view_gap(to_anchor), closer)
+            memory, memory_valid = np.where(from_map, layer, memory), np.maximum(map_valid, memory_valid)
         world = 1.0 - weapon
         keep = anchor_valid * world
         prior = keep * anchor[:, :3] + (1 - keep) * prior                # the sharpest prior there is
@@ -240,7 +281,7 @@ class GeoSession(SessionControls):
         t2 = time.perf_counter()
         if self.settings.carry:
             frame, self._trust, self._seen = self._composite(x0, anchor, keep, memory, memory_valid * world, closer,
-                                                             anchor_world, imagined, imagined_keep)
+                                                             anchor_world, imagined, imagined_keep, from_map)
             frame = np.where(weapon > 0.5, self._sprite[1], frame)
             self._want = self._wanted_side(self._painted & (weapon[0, 0] < 0.5))
         else:                            # the ablation: the painter's own frame
@@ -298,6 +339,26 @@ class GeoSession(SessionControls):
         memory, memory_valid, _ = self._warp(frame, trust, depth, motion, seen)
         return memory, memory_valid, motion
 
+    def _mapped(self, pose: np.ndarray):
+        """The MAP_VIEWS map views nearest the camera's place on the map, warped into the new view
+        (nearest on top): (1, 5, H, W), where they cover (1, 1, H, W) and the nearest's view gap;
+        None unless the session is located."""
+        if self.located is None or not self.settings.map:
+            return None
+        here = on_map(self.located.pose, pose)
+        views, gaps = self.worldmap.nearest(here, self.located.map, MAP_VIEWS)
+        layer = valid = None
+        for k in views[::-1]:
+            source = self.worldmap.pose[k]
+            # at the current eye height, as _recall: the summed eye height drifts
+            motion = relative_motion(source, here) * np.array([1, 1, 1, 0], np.float32)
+            depth = self.worldmap.depth(int(k))
+            warped, ok, _ = self._warp(self.worldmap.frame(int(k)), np.ones(self.pack.frame_hw, np.uint8), depth,
+                                       motion, depth, (~self.worldmap.world(int(k))).astype(np.float32))
+            layer = warped if layer is None else np.where(ok > 0.5, warped, layer)
+            valid = ok if valid is None else np.maximum(ok, valid)
+        return layer, valid, float(gaps[0])
+
     def _imagine(self, depth: np.ndarray, pose: np.ndarray, weapon: np.ndarray):
         """The atlas view beside the camera, seen from `pose`: placed anew on the side the last
         frame left unseen (model.play.atlas), else the one placed before; (1, 5, H, W) and where
@@ -336,8 +397,8 @@ class GeoSession(SessionControls):
         recent = np.abs(self._motions[-REST_TICS:])
         return bool((recent[:, 0] < 0.2).all() and (recent[:, 1:3] < 0.5).all())
 
-    def _composite(self, x0, anchor, keep, memory, memory_keep, memory_closer: bool = False, detail=None,
-                   imagined=None, imagined_keep=None):
+    def _composite(self, x0, anchor, keep, memory, memory_keep, memory_closer=False, detail=None,
+                   imagined=None, imagined_keep=None, from_map=None):
         """Each pixel from the anchor where it covers, from the memory where only it covers,
         where it is trusted more, or everywhere it covers if its keyframe saw the view from
         closer than the anchor did (walk out and back: the anchor's view is a magnified copy,
@@ -368,9 +429,10 @@ class GeoSession(SessionControls):
         frame = carried + gain * box_mean(x0 - carried, SHADE_RADIUS, axes=(2, 3))
         painted = uncovered & ~use_imagined
         seen = np.where(painted, 0.0, seen)
-        self.memory_share = float(use_memory.mean())
+        self.memory_share = float((use_memory if from_map is None else use_memory & ~from_map).mean())
         self.painted_share = float(painted.mean())
         self.imagined_share = float(use_imagined.mean())
+        self.map_share = float((use_memory & from_map).mean()) if from_map is not None else 0.0
         self._painted = painted[0, 0]
         return frame, (trust[0, 0] > 0.5).astype(np.uint8), seen[0, 0].astype(np.float32)
 
@@ -397,7 +459,8 @@ class GeoSession(SessionControls):
     def snapshot(self) -> GeoSnapshot:
         return GeoSnapshot(self.frame_index, self._frame, self._actions.copy(), self._motions.copy(),
                            self._rng.bit_generator.state, self._pose.copy(), self.memory.snapshot(),
-                           self._trust, self._anchor, self._sprite, self._seen, self._imagined, self._want)
+                           self._trust, self._anchor, self._sprite, self._seen, self._imagined, self._want,
+                           self.located)
 
     def restore(self, snap: GeoSnapshot) -> np.ndarray:
         if not isinstance(snap, GeoSnapshot):
@@ -408,6 +471,6 @@ class GeoSession(SessionControls):
         self._pose = snap.pose.copy()
         self.memory.restore(snap.memory)
         self._trust, self._anchor, self._sprite, self._seen = snap.trust, snap.anchor, snap.sprite, snap.seen
-        self._imagined, self._want = snap.imagined, snap.want
+        self._imagined, self._want, self.located = snap.imagined, snap.want, snap.located
         return self._frame
 

@@ -24,6 +24,7 @@ class SamplerSettings:
     memory: bool = True             # geometry worlds: recall keyframes into new views (model.play.memory)
     carry: bool = True              # geometry worlds: carry seen pixels whole (off: the painter's frame as is)
     imagine: bool = True            # geometry worlds with an atlas: unseen sides from its views (model.play.atlas)
+    map: bool = True                # geometry worlds with a map: its views of where the camera is (model.play.worldmap)
 
     def checked(self) -> "SamplerSettings":
         if self.steps not in DENOISE_STEPS:

@@ -142,6 +142,16 @@ MAX_NPZ_BYTES = 1 << 30             # what an .npz may unpack to: seeds and acti
 MAX_NPZ_ARRAYS = 64
 
 
+def load_arrays(path: Path | str, keys, what: str) -> dict[str, np.ndarray]:
+    """The arrays `keys` of an .npz (as `load_npz`); one missing is refused by name, as `what`
+    (an atlas, a map) the file is not."""
+    arrays = load_npz(path)
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise UserError(f"{path}: not a readable {what} (no {', '.join(missing)})")
+    return {k: arrays[k] for k in keys}
+
+
 def load_npz(path: Path | str, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray]:
     """Every array of an .npz, never unpickling: object arrays are refused.
 

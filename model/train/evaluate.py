@@ -57,6 +57,7 @@ def parse(argv):
     p.add_argument("--ctx-noise", type=float, default=None, help="override the pack's context noise level")
     p.add_argument("--no-memory", action="store_true", help="geometry worlds: the keyframe memory off (ablation)")
     p.add_argument("--no-imagine", action="store_true", help="geometry worlds: the atlas off (ablation)")
+    p.add_argument("--no-map", action="store_true", help="geometry worlds: the map off (ablation)")
     p.add_argument("--no-carry", action="store_true", help="geometry worlds: the painter's frame as is (ablation)")
     p.add_argument("--rng-seed", type=int, default=0)
     a = p.parse_args(argv)
@@ -194,7 +195,7 @@ def run(args) -> int:
     world = open_world(a.world)
     sampler = {k: v for k, v in (("steps", a.denoise_steps), ("ctx_noise", a.ctx_noise)) if v is not None}
     sampler.update({k: False for k, off in (("memory", a.no_memory), ("carry", a.no_carry),
-                                            ("imagine", a.no_imagine)) if off})
+                                            ("imagine", a.no_imagine), ("map", a.no_map)) if off})
     session = world.session(backend=a.backend, **sampler)
     # Every input is read before --out is made: bad data leaves no empty report folder.
     length = CONTEXT + max(HORIZONS)

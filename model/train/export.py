@@ -172,17 +172,20 @@ def run(args) -> int:
 
 def _export_geo(a, out: Path) -> int:
     """A geometry-aware run (depth, motion and painter stages) -> a geometry world pack."""
-    from model.train.geo_export import load_geo_run, write_geo_pack
-    from model.play.atlas import ATLAS_FILE, load_atlas
+    from model.train.geo_export import EXTRA_FILES, load_geo_run, write_geo_pack
+    from model.play.atlas import load_atlas
+    from model.play.worldmap import load_map
     run = Path(a.checkpoint)
     world, training = load_geo_run(run)
-    atlas = run / ATLAS_FILE if (run / ATLAS_FILE).is_file() else None     # model.train.atlas_build
-    if atlas is not None:
-        training = {**training, "atlas_views": len(load_atlas(atlas))}      # read before anything is written
+    # model.train.atlas_build and model.train.map_build; each read before anything is written
+    extras = {role: run / name for role, name in EXTRA_FILES.items() if (run / name).is_file()}
+    for role, load in (("atlas", load_atlas), ("map", load_map)):
+        if role in extras:
+            training = {**training, f"{role}_views": len(load(extras[role]))}
     with staged(out) as stage:
         _copy_seeds(a.seeds_from, stage)
         write_geo_pack(world, stage, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training,
-                       atlas=atlas)
+                       extras=extras)
     print(f"wrote world pack {out} (geometry-aware)")
     return 0
 
@@ -199,7 +202,7 @@ def check_pack_out(out: Path) -> None:
         raise UserError(f"--out {out}: {existing} is not writable")
 
 
-MODEL_FILES = ("*.onnx", "*.onnx.data", "*.safetensors", "*.tmp", "atlas.npz")
+MODEL_FILES = ("*.onnx", "*.onnx.data", "*.safetensors", "*.tmp", "atlas.npz", "map.npz")
 
 
 @contextmanager

@@ -21,6 +21,7 @@ import torch.nn as nn
 from model.nets.checkpoint import atomic_save, round_to
 from model.nets.geonets import GEO_PRESETS, MOTION_SCALE, GeoConfig, GeoWorld, make_prior, recall
 from model.play.atlas import ATLAS_FILE
+from model.play.worldmap import MAP_FILE
 from model.play.pack import sha256_file
 from model.play.world import BUTTONS, FPS, FRAME_H, FRAME_W, N_BUTTONS
 from model.train.export import FREEDOOM_LICENCE, OPSET, write_world_json
@@ -115,21 +116,24 @@ def export_geo_onnx(world: GeoWorld, out: Path) -> dict[str, Path]:
     return paths
 
 
+EXTRA_FILES = {"atlas": ATLAS_FILE, "map": MAP_FILE}    # optional pack roles: what a run folder may hold
+
+
 def write_geo_pack(world: GeoWorld, out: Path, world_id: str = "freedoom", title: str = "Freedoom",
-                   sampler: dict | None = None, training: dict | None = None, atlas: Path | None = None) -> Path:
+                   sampler: dict | None = None, training: dict | None = None, extras: dict | None = None) -> Path:
     """observe/painter ONNX + fp16 safetensors + world.json (design "geometry"), and the
-    `atlas` file (model.play.atlas) if one is given."""
+    `extras` files by role: "atlas" (model.play.atlas) and "map" (model.play.worldmap)."""
     world = world.eval().float()
     round_to(world)
     paths = export_geo_onnx(world, out)
     paths["torch"] = out / "weights.safetensors"
     atomic_save({k: v.half() for k, v in world.state_dict().items()}, paths["torch"],
                 {"geometry": world.cfg.to_dict()})
-    if atlas is not None:
-        paths["atlas"] = out / ATLAS_FILE
-        tmp = paths["atlas"].with_name(ATLAS_FILE + ".tmp")
-        shutil.copyfile(atlas, tmp)
-        tmp.replace(paths["atlas"])
+    for role, source in (extras or {}).items():
+        paths[role] = out / EXTRA_FILES[role]
+        tmp = paths[role].with_name(paths[role].name + ".tmp")
+        shutil.copyfile(source, tmp)
+        tmp.replace(paths[role])
     meta = {
         "id": world_id, "title": title, "design": "geometry",
         "frame_size": [FRAME_W, FRAME_H], "fps": FPS, "buttons": list(BUTTONS),

@@ -24,9 +24,11 @@ from model.nets.geonets import (GEO_PRESETS, DepthNet, GeoConfig, Light, MotionN
                                 make_prior, recall)
 from model.nets.tokenizer import frames_to_float
 from model.play.atlas import ATLAS_FILE
+from model.play.worldmap import MAP_FILE
 from model.play.geo_session import SHADE_RADIUS, SHADE_SEEN
 from model.play.memory import MIN_AGE, pick_view, relative_motion
 from model.train.atlas_build import FRAMES as ATLAS_VIEWS, atlas_from
+from model.train.map_build import VIEWS as MAP_VIEWS, build_map
 from model.train.geodata import GeoData, load_geo_cached
 from model.train.light_fit import PAIRS as LIGHT_PAIRS, STAGE as LIGHT_STAGE, fit_light, save_light
 from model.train.runs import load_stage, stage_config, stage_meta
@@ -335,6 +337,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="frame pairs the light is fitted on, once per run (0: no light)")
     p.add_argument("--atlas-views", type=int, default=ATLAS_VIEWS,
                    help="training frames kept as the atlas, once per run (model.play.atlas; 0: none)")
+    p.add_argument("--map-views", type=int, default=MAP_VIEWS,
+                   help="training views kept as the map, once per run (model.play.worldmap; 0: none)")
     p.add_argument("--benchmark", action="store_true", help="time each stage, fp32 against bf16, and exit")
     p.add_argument("--benchmark-steps", type=int, default=5)
     p.add_argument("--device", default="cpu")
@@ -378,6 +382,9 @@ def run(argv: list[str]) -> int:
     if a.atlas_views > 0 and not (out / ATLAS_FILE).is_file():
         n = atlas_from(data, out / ATLAS_FILE, a.atlas_views, a.seed)
         print(f"atlas: {n} views -> {out / ATLAS_FILE}", flush=True)
+    if a.map_views > 0 and not (out / MAP_FILE).is_file():
+        n = build_map(a.data, out / MAP_FILE, a.map_views, seed=a.seed)
+        print(f"map: {n} views -> {out / MAP_FILE}", flush=True)
     return 0
 
 

@@ -17,8 +17,8 @@ from app.window import NO_MAP
 
 
 def packet(kind: str, index: int, x: float = 0.0, y: float = 0.0, yaw: float = 0.0, share: float = 0.0,
-           painted: float = 0.0, imagined: float = 0.0):
-    geo = MapState((x, y, yaw), np.array([[x, y]]), 1, 64, share, painted, imagined)
+           painted: float = 0.0, imagined: float = 0.0, mapped: float | None = None):
+    geo = MapState((x, y, yaw), np.array([[x, y]]), 1, 64, share, painted, imagined, mapped or 0.0, mapped is not None)
     return SimpleNamespace(kind=kind, index=index, geo=geo)
 
 
@@ -65,7 +65,10 @@ def test_map_transform_is_north_up_and_fits_everything():
 def test_hud_shows_the_memory_share_only_for_a_geometry_world():
     geo = packet("step", 20, share=0.234, painted=0.05, imagined=0.12).geo
     lines = HudStats().lines(SimpleNamespace(timings=None, steps_used=2, steps=2, backend="cpu", index=20, geo=geo))
-    assert "memory 23% · imagined 12% · painted 5% of view · keyframes 1/64" in lines
+    assert "memory 23% · map: not located · imagined 12% · painted 5% of view · keyframes 1/64" in lines
+    geo = packet("step", 20, share=0.234, painted=0.05, imagined=0.12, mapped=0.31).geo
+    lines = HudStats().lines(SimpleNamespace(timings=None, steps_used=2, steps=2, backend="cpu", index=20, geo=geo))
+    assert "memory 23% · map 31% · imagined 12% · painted 5% of view · keyframes 1/64" in lines
     latent = HudStats().lines(SimpleNamespace(timings=None, steps_used=2, steps=2, backend="cpu", index=20, geo=None))
     assert not any(line.startswith("memory") for line in latent)
 
@@ -109,7 +112,7 @@ def test_the_map_key_shows_the_trail_of_a_geometry_world(qtbot, window, geo_pack
     qtbot.keyRelease(w.view, Qt.Key_Left)
     geo = w.view.packet.geo
     assert geo is not None and geo.capacity == 64 and geo.count >= 1
-    assert (f"memory {geo.memory_share * 100:.0f}% · imagined {geo.imagined_share * 100:.0f}%"
+    assert (f"memory {geo.memory_share * 100:.0f}% · map: not located · imagined {geo.imagined_share * 100:.0f}%"
             f" · painted {geo.painted_share * 100:.0f}% of view · keyframes {geo.count}/64") in w.view.stats.lines(w.view.packet)
     qtbot.keyClick(w.view, Qt.Key_Tab)
     assert not w.minimap.isVisible() and not w.settings.minimap

@@ -88,12 +88,12 @@ def test_atlas_file_round_trip_and_refusals(tmp_path, texture):
 TURN = np.array([3.516, 0.0, 0.0, 0.0], np.float32)        # the engine's fast turn left, one tic
 
 
-def turning_session(pack, imagine: bool = True):
+def turning_session(pack, imagine: bool = True, seed: str = "alpha", **settings):
     """A session of the tiny pack whose camera turns left every tic and holds no weapon (its
     nets are untrained)."""
     from model.play.runtime import open_world
     world = open_world(str(pack))
-    session = world.session(backend="cpu", imagine=imagine)
+    session = world.session(backend="cpu", imagine=imagine, **settings)
     observe = session.backend.observe
 
     def turn_left(frame, actions, motions):
@@ -102,7 +102,7 @@ def turning_session(pack, imagine: bool = True):
         return out
 
     session.backend.observe = turn_left
-    session.reset(world.load_seed("alpha"), rng_seed=1)
+    session.reset(world.load_seed(seed), rng_seed=1)
     return session
 
 
@@ -133,14 +133,19 @@ def test_rewind_is_exact_with_an_atlas_view_placed(geo_pack):
     np.testing.assert_array_equal(np.stack([session.step(np.zeros(8, np.uint8)) for _ in range(6)]), np.stack(later))
 
 
-def test_a_tampered_atlas_is_refused_by_name(geo_pack, tmp_path):
+def refused_when_tampered(pack, name: str, tmp_path) -> None:
+    """A copy of `pack` with bytes of its file `name` changed is refused by that file's name."""
     import shutil
 
     from model.play.runtime import open_world
-    pack = tmp_path / "pack"
-    shutil.copytree(geo_pack, pack)
-    with open(pack / "atlas.npz", "r+b") as f:
+    copy = tmp_path / "pack"
+    shutil.copytree(pack, copy)
+    with open(copy / name, "r+b") as f:
         f.seek(100)
         f.write(b"\x00\x01\x02")
-    with pytest.raises(UserError, match="atlas.npz: sha256"):
-        open_world(str(pack)).session(backend="cpu")
+    with pytest.raises(UserError, match=f"{name}: sha256"):
+        open_world(str(copy)).session(backend="cpu")
+
+
+def test_a_tampered_atlas_is_refused_by_name(geo_pack, tmp_path):
+    refused_when_tampered(geo_pack, "atlas.npz", tmp_path)

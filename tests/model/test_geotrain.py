@@ -58,7 +58,7 @@ def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     import main
     from model.play.runtime import open_world
     common = ["train", "--design", "geometry", "--data", str(geo_capture), "--out", str(tmp_path / "run"),
-              "--preset", "tiny", "--batch", "2", "--max-steps", "3", "--rollout", "2"]
+              "--preset", "tiny", "--batch", "2", "--max-steps", "3", "--rollout", "2", "--map-views", "40"]
     assert main.main(common) == 0
     assert main.main(common) == 0                                # resumes: three more steps each
     from model.train.runs import stage_meta
@@ -77,6 +77,9 @@ def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     assert session.step(np.zeros(8, np.uint8)).shape == (96, 128, 3)
     assert len(session.atlas) == len(np.load(tmp_path / "run" / "atlas.npz")["frames"]) > 0   # built once per run
     assert session.atlas.world.mean() < 1                        # the weapon sprite is no part of the world
+    views = np.load(tmp_path / "run" / "map.npz")["levels"]
+    assert len(session.worldmap) == len(views) and 30 <= len(views) <= 40      # each map's share, rounded
+    assert (views == 0).any() and (views > 0).mean() > 0.5      # the weapon marked, the world's depth kept
     latent = tmp_path / "latent"                                 # a latent pack becomes a geometry one
     assert main.main(["export", "--random", "--preset", "tiny", "--out", str(latent),
                       "--seeds-from", "assets/worlds/freedoom"]) == 0
@@ -84,7 +87,7 @@ def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     (latent / "tours" / "walk.json").write_text("{}")
     assert main.main(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(latent)]) == 0
     files = sorted(p.name for p in latent.iterdir())
-    assert files == ["atlas.npz", "observe.onnx", "painter.onnx", "recall.onnx", "seeds", "tours",
+    assert files == ["atlas.npz", "map.npz", "observe.onnx", "painter.onnx", "recall.onnx", "seeds", "tours",
                      "weights.safetensors", "world.json"], files  # no stale encoder/decoder/dynamics
     assert open_world(str(latent)).pack.design == "geometry"
 
