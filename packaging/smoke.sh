@@ -31,7 +31,8 @@ fi
 
 size=$(du -sm dist/reverie | cut -f1)
 echo "smoke: bundle ${size} MB"
-[ "$size" -le 400 ] || fail "bundle is ${size} MB (budget 400)"
+# 412 MB with the map (29 MB of posed views) and the atlas; Qt and ONNX Runtime are most of it
+[ "$size" -le 440 ] || fail "bundle is ${size} MB (budget 440)"
 leaked=$(find dist/reverie \( -type d \( -name torch -o -name vizdoom -o -name onnx -o -name safetensors \) \) \
          -o -name "*.safetensors" -o -name "libtorch*" | head -5)
 [ -z "$leaked" ] || fail "training-only files in the bundle: $leaked"

@@ -31,7 +31,7 @@ from model.play.world import load_arrays
 from model.play.memory import advance_pose, gap
 
 MAP_FILE = "map.npz"           # in a run folder and in a world pack
-KEYS = ("jpeg", "offsets", "levels", "pose", "map")
+KEYS = ("jpeg", "offsets", "levels", "pose", "map", "thumbs")
 JPEG_QUALITY = 92              # 5.5 KB a view at 38 dB against the frame (no chroma subsampling)
 DEPTH_UNIT = 8.0               # map units per depth level (model.nets.geometry.Camera.depth_unit)
 DECODED = 64                   # views kept decoded
@@ -72,13 +72,12 @@ class WorldMap:
     Colours are kept as JPEG (6 KB a view against 37 KB) and decoded when a view is used."""
 
     def __init__(self, jpeg: np.ndarray, offsets: np.ndarray, levels: np.ndarray, pose: np.ndarray,
-                 maps: np.ndarray):
+                 maps: np.ndarray, thumbs: np.ndarray):
         self._jpeg, self._offsets, self.levels = jpeg, offsets, levels
         self.pose, self.maps = pose.astype(np.float64), maps.astype(np.int64)
         self.hw = tuple(levels.shape[1:3])
         self._decoded: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._thumbs = np.concatenate([_thumbs(self.frame(k)[None]) for k in range(len(self))])
-        self._decoded.clear()
+        self._thumbs = thumbs.astype(np.float32)      # of the decoded views, stored: decoding all took 1.7 s
         h, w = self.hw
         v, u = np.mgrid[POINT_STEP // 2:min(70, h):POINT_STEP, POINT_STEP // 2:w:POINT_STEP]
         self._v, self._u = v.ravel(), u.ravel()
@@ -91,7 +90,10 @@ class WorldMap:
         if k in self._decoded:
             self._decoded.move_to_end(k)
             return self._decoded[k]
-        image = decode_jpeg(self._jpeg[self._offsets[k]:self._offsets[k + 1]].tobytes())
+        try:
+            image = decode_jpeg(self._jpeg[self._offsets[k]:self._offsets[k + 1]].tobytes())
+        except (OSError, ValueError, SyntaxError) as e:       # what Pillow raises on a broken image
+            raise UserError(f"map view {k}: its image does not decode ({e})") from None
         if image.shape != self.hw + (3,):
             raise UserError(f"map view {k}: its image is {image.shape[1]}x{image.shape[0]}, not the map's")
         self._decoded[k] = image
@@ -284,19 +286,23 @@ def _score(view, query, motions: np.ndarray, hw) -> np.ndarray:
 def load_map(path: Path) -> WorldMap:
     """Read a map file (npz, no pickle); a malformed one is refused by name."""
     arrays = load_arrays(path, KEYS, "map")
-    jpeg, offsets, levels, pose, maps = (arrays[k] for k in KEYS)
+    jpeg, offsets, levels, pose, maps, thumbs = (arrays[k] for k in KEYS)
     n = len(levels)
     ok = (levels.ndim == 3 and levels.dtype == np.uint8 and n > 0 and levels.shape[1] >= 64
           and levels.shape[2] % THUMB[1] == 0 and jpeg.ndim == 1 and jpeg.dtype == np.uint8
-          and offsets.shape == (n + 1,) and pose.shape == (n, 4) and maps.shape == (n,))
+          and offsets.shape == (n + 1,) and pose.shape == (n, 4) and maps.shape == (n,)
+          and thumbs.shape == (n, THUMB[0] * THUMB[1] * 3))
     if not ok:
         raise UserError(f"{path}: map arrays have the wrong shapes or types")
-    if offsets[0] != 0 or offsets[-1] != len(jpeg) or np.any(np.diff(offsets) <= 0) or not np.all(np.isfinite(pose)):
-        raise UserError(f"{path}: map image offsets or poses are malformed")
-    try:
-        return WorldMap(jpeg, offsets.astype(np.int64), levels, pose, maps)
-    except (OSError, ValueError, SyntaxError) as e:       # what Pillow raises on a broken image
-        raise UserError(f"{path}: a map image does not decode ({e})") from None
+    if offsets[0] != 0 or offsets[-1] != len(jpeg) or np.any(np.diff(offsets) <= 3):
+        raise UserError(f"{path}: map image offsets are malformed")
+    if not (np.all(np.isfinite(pose)) and np.all(np.isfinite(thumbs))):
+        raise UserError(f"{path}: map poses and thumbnails must be finite")
+    starts, ends = offsets[:-1], offsets[1:]
+    if not (np.all(jpeg[starts] == 0xFF) and np.all(jpeg[starts + 1] == 0xD8)
+            and np.all(jpeg[ends - 2] == 0xFF) and np.all(jpeg[ends - 1] == 0xD9)):
+        raise UserError(f"{path}: a map image is not a whole JPEG")
+    return WorldMap(jpeg, offsets.astype(np.int64), levels, pose, maps, thumbs)
 
 
 def save_map(path: Path, frames, levels, pose, maps) -> None:
@@ -304,8 +310,9 @@ def save_map(path: Path, frames, levels, pose, maps) -> None:
     DEPTH_UNIT map units, 0 where the view shows its weapon."""
     blobs = [np.frombuffer(encode_jpeg(f), np.uint8) for f in frames]
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
+    thumbs = np.concatenate([_thumbs(decode_jpeg(b.tobytes())[None]) for b in blobs])    # of what play decodes
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         np.savez_compressed(f, jpeg=np.concatenate(blobs), offsets=offsets, levels=levels.astype(np.uint8),
-                            pose=pose.astype(np.float32), map=maps.astype(np.int16))
+                            pose=pose.astype(np.float32), map=maps.astype(np.int16), thumbs=thumbs.astype(np.float32))
     tmp.replace(path)
