@@ -2,6 +2,8 @@
 in place of the model's (a diagnostic, not a figure of the world).
 
     python scripts/oracle_diag.py --data data/eval-seen --oracle motion depth --trajectories 24
+    python scripts/oracle_diag.py --data data/eval-seen --world PACK --subset 0 5 6   # those windows only
+    python scripts/oracle_diag.py --data data/eval-seen --ceiling     # one warp of the last frame, no runtime
 """
 from __future__ import annotations
 
@@ -48,14 +50,16 @@ def main():
     p.add_argument("--trajectories", type=int, default=24)
     p.add_argument("--no-imagine", action="store_true")
     p.add_argument("--world", default=None)
-    p.add_argument("--subset", type=int, nargs="*", default=None)
+    p.add_argument("--subset", type=int, nargs="*", default=None, help="only these of the windows")
+    p.add_argument("--ceiling", action="store_true", help="one warp by the engine's pose and depth instead")
     a = p.parse_args()
+    if a.ceiling:
+        return ceiling(a.data, a.trajectories)
     geo = load_geo(a.data)
     length = CONTEXT + max(HORIZONS)
     starts = spread_windows(geo.base, a.trajectories, length, 0)
     if a.subset:
         starts = [starts[i] for i in a.subset]
-        a.subset = list(range(len(starts)))
     world = open_world(a.world)
     session = world.session(backend="cpu", **({"imagine": False} if a.no_imagine else {}))
     oracle = Oracle(session.backend, set(a.oracle))
@@ -63,19 +67,16 @@ def main():
     errs = {h: [] for h in HORIZONS}
     copy = {h: [] for h in HORIZONS}
     parts = {h: {k: [] for k in ("top", "bottom", "painted_sum", "painted_n", "rest_sum", "rest_n")} for h in HORIZONS}
-    located, flags = 0, []
+    located = []                     # per window: the session found its seed on the map
     for n, s in enumerate(starts):
         frames, actions = geo.base.frames[s:s + length], geo.base.actions[s:s + length]
         oracle.motion = oracle.depth = None
         session.reset(SceneSeed(f"t{n}", frames[:CONTEXT], actions[:CONTEXT - 1]), n)
-        located += getattr(session, "located", None) is not None
-        flags.append(getattr(session, "located", None) is not None)
+        located.append(getattr(session, "located", None) is not None)
         for h in range(1, max(HORIZONS) + 1):
             i = s + CONTEXT - 2 + h          # frame index whose next frame is generated
             oracle.motion, oracle.depth = geo.motion[i], geo.depth[i]
             gen = session.step(actions[CONTEXT - 2 + h])
-            if h == max(HORIZONS):
-                flags[-1] = flags[-1] or getattr(session, "located", None) is not None
             if h in errs:
                 real = frames[CONTEXT - 1 + h]
                 errs[h].append(mse(gen, real))
@@ -92,16 +93,16 @@ def main():
                  "painted": round(psnr_from_mse(np.sum(parts[h]["painted_sum"]) / max(1, np.sum(parts[h]["painted_n"]))), 2),
                  "rest": round(psnr_from_mse(np.sum(parts[h]["rest_sum"]) / max(1, np.sum(parts[h]["rest_n"]))), 2)}
              for h in HORIZONS}
-    sub = np.array(flags) if not a.subset else np.array([i in a.subset for i in range(len(flags))])
-    subset = {h: round(psnr_from_mse(np.mean(np.array(errs[h])[sub])), 2) for h in HORIZONS} if sub.any() else None
-    print(json.dumps({"oracle": a.oracle, "psnr": out, "located_windows": [int(i) for i in np.flatnonzero(flags)],
-                      "on_subset": subset, "split": split, "located": located,
+    on = np.array(located)
+    on_located = {h: round(psnr_from_mse(np.mean(np.array(errs[h])[on])), 2) for h in HORIZONS} if on.any() else None
+    print(json.dumps({"oracle": a.oracle, "psnr": out, "located_windows": [int(i) for i in np.flatnonzero(on)],
+                      "on_located": on_located, "split": split,
                       "copy": {h: round(psnr_from_mse(np.mean(copy[h])), 2) for h in HORIZONS}}))
 
 
 
 
-def ceiling(data_dirs, count: int = 24):
+def ceiling(data_dirs, count: int = 24) -> None:
     """One warp of the last seed frame by the engine's pose and depth, copy-last where it
     does not cover (and on the weapon): what perfect geometry and no generation score."""
     import torch
@@ -125,5 +126,4 @@ def ceiling(data_dirs, count: int = 24):
 
 
 if __name__ == "__main__":
-    import sys
-    ceiling(sys.argv[2:]) if sys.argv[1:2] == ["--ceiling"] else main()
+    main()

@@ -348,13 +348,13 @@ class GeoSession(SessionControls):
         here = on_map(self.located.pose, pose)
         views, gaps = self.worldmap.nearest(here, self.located.map, MAP_VIEWS)
         layer = valid = None
-        for k in views[::-1]:
-            source = self.worldmap.pose[k]
+        seen = np.ones(self.pack.frame_hw, np.uint8)                   # a map view is all seen
+        for k in map(int, views[::-1]):
             # at the current eye height, as _recall: the summed eye height drifts
-            motion = relative_motion(source, here) * np.array([1, 1, 1, 0], np.float32)
-            depth = self.worldmap.depth(int(k))
-            warped, ok, _ = self._warp(self.worldmap.frame(int(k)), np.ones(self.pack.frame_hw, np.uint8), depth,
-                                       motion, depth, (~self.worldmap.world(int(k))).astype(np.float32))
+            motion = relative_motion(self.worldmap.pose[k], here) * np.array([1, 1, 1, 0], np.float32)
+            depth = self.worldmap.depth(k)
+            warped, ok, _ = self._warp(self.worldmap.frame(k), seen, depth, motion, depth,
+                                       (~self.worldmap.world(k)).astype(np.float32))
             layer = warped if layer is None else np.where(ok > 0.5, warped, layer)
             valid = ok if valid is None else np.maximum(ok, valid)
         return layer, valid, float(gaps[0])

@@ -2,12 +2,12 @@
 
 Geometry carries what the camera has seen; what it has not seen, a regression painter can
 only guess (its mean) and the atlas can only imagine. But the world was trained on these
-maps: a thousand or so of their captured views, each with its depth and camera pose, cover
-every place the explorer went (model.train.map_build: every captured view within a view gap
-of 0.5 of one of them). Once the session knows where on which map its camera is, the map
-view nearest the camera is warped into every new view like a keyframe of its own memory,
-and what a walk or a turn uncovers is what the map holds there (measured with the engine's
-poses: PSNR at 1 s and 4 s, +3 dB and +2 dB over one warp of the last frame).
+maps: a few thousand of their captured views, each with its depth and camera pose
+(model.train.map_build: drawn as the captures went, plus the places the scene seeds start
+from). Once the session knows where on which map its camera is, the MAP_VIEWS map views
+nearest the camera are warped into every new view like keyframes of its own memory, and what
+a walk or a turn uncovers is what the map holds there (measured with the engine's poses:
+PSNR at 1 s and 4 s, +2.1 dB and +2.1 dB over one warp of the last frame with the 3 nearest).
 
 Nothing comes from an engine at play time: the session locates its first frame among the
 map views (`WorldMap.locate`): candidates by a coarse thumbnail, then for each the camera
@@ -152,7 +152,7 @@ class WorldMap:
             best = d if best is None else np.minimum(best, d)
         return best
 
-    def nearest(self, pose: np.ndarray, map_id: int, count: int = 1) -> np.ndarray:
+    def nearest(self, pose: np.ndarray, map_id: int, count: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """The `count` views of map `map_id` nearest `pose` by the memory's view gap, nearest first,
         and their gaps."""
         same = np.flatnonzero(self.maps == map_id)
@@ -164,8 +164,8 @@ class WorldMap:
 
     def _points(self, k: int):
         """View k's sampled world points in its camera (f, r, h) and their colours, or None."""
-        h, w = self.hw
-        fx, fy, cx, cy = w / 2, 1.2 * w / 2, w / 2, h / 2
+        fx, fy, cx, cy = _pinhole(self.hw)
+        w = self.hw[1]
         levels = self.levels[k][self._v, self._u]
         keep = levels > 0
         if keep.sum() < 50:
@@ -178,13 +178,19 @@ class WorldMap:
 
     def _query(self, frame: np.ndarray, depth: np.ndarray):
         """The frame's sampled points, as `_points` (its depth: the depth net's)."""
-        h, w = self.hw
-        fx, fy, cx, cy = w / 2, 1.2 * w / 2, w / 2, h / 2
+        fx, fy, cx, cy = _pinhole(self.hw)
+        w = self.hw[1]
         v, u = self._v + 0.5, self._u + 0.5
         f = depth[self._v, self._u].astype(np.float32)
         image = frame.reshape(-1, 3).astype(np.float32)
         return (f, (u - cx) / fx * f, -(v - cy) / fy * f, image[self._v * w + self._u], image,
                 np.log(np.maximum(depth, 1.0)).astype(np.float32).ravel())
+
+
+def _pinhole(hw) -> tuple[float, float, float, float]:
+    """fx, fy, cx, cy of model.nets.geometry's camera at frame size hw (fx = W/2, fy = 1.2 fx)."""
+    h, w = hw
+    return w / 2, 1.2 * w / 2, w / 2, h / 2
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
@@ -221,9 +227,9 @@ def _grid(centre: np.ndarray, steps, half) -> np.ndarray:
 def _project(f, r, hgt, motions: np.ndarray, hw, inverse: bool = False):
     """Camera points (P,) seen from the camera moved by each motion (M, 4: the new camera in the
     old one's axes, model.nets.geometry), or with `inverse` from the old camera, seen from the
-    new: pixel columns, rows, forward distances (M, P) and whether each lands in view."""
+    new: flat pixel indices, log forward distances (M, P) and whether each lands in view."""
     h, w = hw
-    fx, fy, cx, cy = w / 2, 1.2 * w / 2, w / 2, h / 2
+    fx, fy, cx, cy = _pinhole(hw)
     motions = motions.astype(np.float32)
     yaw = np.radians(motions[:, 0])[:, None]
     cos, sin = np.cos(yaw), np.sin(yaw)

@@ -17,7 +17,7 @@ import torch
 from model.nets.geometry import motion_between
 from model.play.errors import UserError
 from model.play.world import load_npz
-from model.train.geometry_fit import depth_levels
+from model.train.geometry_fit import world_levels
 from model.train.train_data import FrameData, load_frames, shard_paths
 
 GEOMETRY_KEYS = ("pose", "camera_z", "depth", "sprites")
@@ -49,8 +49,7 @@ def _geometry_of(path, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     if missing:
         raise UserError(f"{path}: no geometry ({', '.join(missing)} missing): capture it again with "
                         "this version, or train the latent design")
-    depth = np.maximum(depth_levels(arrays["depth"][keep]), 1)
-    depth[depth_levels(arrays["sprites"][keep]) == 1] = 0
+    depth = world_levels(arrays["depth"][keep], arrays["sprites"][keep])
     pose, eye = torch.from_numpy(arrays["pose"][keep]), torch.from_numpy(arrays["camera_z"][keep])
     motion = torch.zeros(len(pose), 4)
     motion[:-1] = motion_between(pose[:-1], pose[1:], eye[:-1], eye[1:])

@@ -31,6 +31,14 @@ def depth_levels(depth_u8: np.ndarray) -> np.ndarray:
     return depth_u8[..., _ROWS[:, None], _COLS[None, :]]
 
 
+def world_levels(depth_u8: np.ndarray, sprites_u8: np.ndarray) -> np.ndarray:
+    """Engine depth and sprite buffers [..., 120, 160] -> depth levels [..., 96, 128], 1..255,
+    and 0 on the weapon sprite (what the geometry stages and the map read)."""
+    levels = np.maximum(depth_levels(depth_u8), 1)
+    levels[depth_levels(sprites_u8) == 1] = 0
+    return levels
+
+
 def step_kind(motion: np.ndarray) -> np.ndarray:
     """0 static, 1 turning, 2 walking (translation without turning), 3 both / other."""
     turn = np.abs(motion[:, 0]) > 0.5

@@ -19,7 +19,7 @@ from model.nets.geometry import CAMERA
 from model.play.memory import gap
 from model.play.world import BUTTONS, FRAME_H, FRAME_W, area_resize
 from model.play.worldmap import EYE_STEP, MAP_FILE, save_map
-from model.train.geometry_fit import depth_levels
+from model.train.geometry_fit import world_levels
 from model.train.train_data import shard_paths
 from model.train.trainer import HOLDOUT_MAPS
 
@@ -37,6 +37,8 @@ def cover(poses: np.ndarray, spacing: float, seed: int = 0, most: int | None = N
     gap, eye heights within EYE_STEP), in the order chosen: greedy over a seeded random order,
     so the first `most` are spread as the captures went (where the explorer went most, most)."""
     order = np.random.default_rng(seed).permutation(len(poses))
+    if spacing <= 0:                 # nothing to keep apart: the first `most` of the order
+        return order[:most]
     chosen: list[int] = []
     for i in order:
         if most is not None and len(chosen) >= most:
@@ -126,16 +128,12 @@ def build_map(dirs, out: Path, views: int = VIEWS, spacing: float = SPACING, see
             f, d, s = z["frames"][idx], z["depth"][idx], z["sprites"][idx]
         rows = [row[i] for _, i in items]
         frames[rows] = area_resize(f, FRAME_H, FRAME_W)
-        lv = np.maximum(depth_levels(d), 1)
-        lv[depth_levels(s) == 1] = 0                    # the weapon sprite (as model.train.geodata)
-        levels[rows] = lv
+        levels[rows] = world_levels(d, s)
     poses, maps = poses[chosen], maps[chosen]
     extra = seed_views(seeds) if seeds is not None else {}
     if extra:
-        lv = np.maximum(depth_levels(extra["depth"]), 1)
-        lv[depth_levels(extra["sprites"]) == 1] = 0
         frames = np.concatenate([frames, area_resize(extra["frames"], FRAME_H, FRAME_W)])
-        levels = np.concatenate([levels, lv])
+        levels = np.concatenate([levels, world_levels(extra["depth"], extra["sprites"])])
         poses, maps = np.concatenate([poses, extra["pose"]]), np.concatenate([maps, extra["map"]])
     out.parent.mkdir(parents=True, exist_ok=True)
     save_map(out, frames, np.minimum(levels, CAMERA.far_level), poses, maps)
