@@ -95,6 +95,11 @@ class Engine:
                 self.game.make_action(action.tolist(), 1)
         return resize(raw + [self.screen()])
 
+    def pose(self) -> np.ndarray:
+        """The camera now: x, y, eye z, yaw (degrees), in map coordinates (as geodata's pose)."""
+        x, y, angle, _, _, _, _, camera_z = self.game.get_state().game_variables
+        return np.array([x, y, camera_z, angle])
+
     def screen(self) -> np.ndarray:
         """The engine's frame as it renders it (160x120): see resize."""
         return self.game.get_state().screen_buffer

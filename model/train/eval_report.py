@@ -2,6 +2,8 @@
 and figures, ready to paste into the README."""
 from __future__ import annotations
 
+from model.train.eval_memory import RETURN_UNITS
+
 SETS = (("seen_maps", "seen maps"), ("unseen_maps", "unseen maps"))
 CAPTIONS = {
     "lookback_contact_sheet": "Look-around from a held-out start: start, turned away, back. Top: engine; bottom: model.",
@@ -52,7 +54,9 @@ def summary(report: dict) -> str:
         m = report["memory"]
         lines.append(f"look-back engine {_f(m['engine_lookback_db'])} dB, model {_f(m['model_lookback_db'])} dB "
                      f"(turn model/engine {_f(m['turn_ratio'], '.3f')}); revisit engine {_f(m['engine_revisit_db'])} dB, "
-                     f"model {_f(m['model_revisit_db'])} dB (walk model/engine {_f(m.get('walk_ratio'), '.3f')})")
+                     f"model {_f(m['model_revisit_db'])} dB (walk model/engine {_f(m.get('walk_ratio'), '.3f')}); "
+                     f"where the engine comes back engine {_f(m.get('engine_returned_revisit_db'))} dB, "
+                     f"model {_f(m.get('model_returned_revisit_db'))} dB ({m.get('returned_runs', 0)} runs)")
     if "long" in report:
         lo = report["long"]
         marks = ", ".join(f"{k} {v:.3f}" for k, v in lo["sharpness_ratio"].items()) or "no mark reached"
@@ -107,7 +111,10 @@ def _memory_section(m: dict) -> str:
         f"| look back (turn ~90° and back) | {_f(m['engine_lookback_db'])} | {_f(m['model_lookback_db'])} | "
         f"{m['lookback_runs']} |",
         f"| revisit (2 s forward, 2 s back) | {_f(m['engine_revisit_db'])} | {_f(m['model_revisit_db'])} | "
-        f"{m['revisit_runs']} |", "",
+        f"{m['revisit_runs']} |",
+        f"| revisit where the engine comes back (within {RETURN_UNITS:.0f} units; of {m.get('returned_tried', '–')} "
+        f"starts tried) | {_f(m.get('engine_returned_revisit_db'))} | {_f(m.get('model_returned_revisit_db'))} | "
+        f"{m.get('returned_runs', 0)} |", "",
         f"The turn away: engine {_f(m['engine_turn_px'], '.1f')} px, model {_f(m['model_turn_px'], '.1f')} px "
         f"(model ÷ engine {_f(m['turn_ratio'], '.3f')}); the walk forward's zoom, model ÷ engine "
         f"{_f(m.get('walk_ratio'), '.3f')}. A frozen picture scores 0 dB and ratios of 0."])

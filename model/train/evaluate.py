@@ -29,7 +29,7 @@ from model.play.progress import Progress
 from model.play.runtime import open_world
 from model.train.eval_engine import CONTEXT, held_out_starts
 from model.train.eval_long import long_rollout
-from model.train.eval_memory import memory_tests
+from model.train.eval_memory import RETURN_DRAWS, memory_tests
 from model.train.eval_plots import psnr_plot, response_plot, sharpness_plot
 from model.train.eval_report import markdown, summary
 from model.train.eval_response import action_response
@@ -202,7 +202,9 @@ def run(args) -> int:
     seen = trajectories(a.data, a.trajectories, length, a.rng_seed)
     unseen = trajectories(a.unseen, a.trajectories, length, a.rng_seed) if a.unseen else None
     response_starts = held_out_starts(a.data, a.response_segments, a.rng_seed) if a.response_segments else []
-    lookback_starts = held_out_starts(a.data, a.lookback_starts, a.rng_seed + 1) if a.lookback else []
+    # the look-back's starts, then more for the revisit the engine comes back from (the same first ones)
+    memory_starts = held_out_starts(a.data, a.lookback_starts * RETURN_DRAWS, a.rng_seed + 1) if a.lookback else []
+    lookback_starts = memory_starts[:a.lookback_starts]
     long_start = held_out_starts(a.data, 1, a.rng_seed + 2)[0] if a.long else None
     out = make_out(a.out)
     report = header(world, a, {**world.pack.sampler, **sampler}, args.rest)
@@ -212,7 +214,7 @@ def run(args) -> int:
     if response_starts:
         report["action_response"] = action_response(session, response_starts, a.rng_seed)
     if lookback_starts:
-        report["memory"] = memory_tests(session, lookback_starts, out, a.rng_seed)
+        report["memory"] = memory_tests(session, lookback_starts, out, a.rng_seed, memory_starts[a.lookback_starts:])
     side_by_side_video(session, seen[0][0], out / "engine_vs_model.mp4")
     if long_start is not None:
         frames = seen[1].frames

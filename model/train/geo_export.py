@@ -22,6 +22,7 @@ from model.nets.checkpoint import atomic_save, round_to
 from model.nets.geonets import GEO_PRESETS, MOTION_SCALE, GeoConfig, GeoWorld, make_prior, recall
 from model.play.atlas import ATLAS_FILE
 from model.play.worldmap import MAP_FILE
+from model.play.errors import UserError
 from model.play.pack import sha256_file
 from model.play.world import BUTTONS, FPS, FRAME_H, FRAME_W, N_BUTTONS
 from model.train.export import FREEDOOM_LICENCE, OPSET, write_world_json
@@ -69,6 +70,39 @@ def load_geo_run(run: Path) -> tuple[GeoWorld, dict]:
     if stage_meta(run, LIGHT_STAGE) is not None:      # fitted, not trained (model.train.light_fit)
         info["light"] = load_stage(run, LIGHT_STAGE, world.light)[1].get("report", {})
     return world.eval(), info
+
+
+def pack_world(pack) -> GeoWorld:
+    """A geometry pack's torch weights (its sha256 checked) as a GeoWorld, in float32."""
+    from model.nets.checkpoint import read_tensors
+    tensors, meta = read_tensors(pack.verified_model("torch"))
+    world = GeoWorld(GeoConfig.from_dict(meta["geometry"]))
+    world.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)   # no walk rule: zeros, as it ran
+    return world.eval()
+
+
+def warm_start(pack_dir: Path, run: Path) -> list[str]:
+    """A geometry pack's nets as a new run's stages (and its light, atlas and map), so that
+    training goes on from the shipped weights (`train --design geometry --warm-start PACK`):
+    each stage from step 0 with a fresh optimizer. Returns what was written."""
+    from model.play.pack import load_pack
+    from model.train.light_fit import save_light
+    from model.train.runs import save_stage
+    from model.train.trainer import make_optimizer
+    pack = load_pack(Path(pack_dir))
+    if pack.design != "geometry":
+        raise UserError(f"{pack_dir}: --warm-start needs a geometry world pack, not a {pack.design} one")
+    world = pack_world(pack)
+    run.mkdir(parents=True, exist_ok=True)
+    for name, module in zip(GEO_STAGES, (world.depth, world.motion, world.painter)):
+        save_stage(run, name, module, make_optimizer(module.parameters()), 0, {"warm_start": str(pack_dir)})
+    save_light(run, world.light, {"warm_start": str(pack_dir)})
+    written = [*GEO_STAGES, LIGHT_STAGE]
+    for role, name in EXTRA_FILES.items():
+        if role in pack.meta["models"]:
+            shutil.copyfile(pack.verified_model(role), run / name)
+            written.append(name)
+    return written
 
 
 def random_geo(preset: str = "tiny", seed: int = 0) -> GeoWorld:

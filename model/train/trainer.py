@@ -120,8 +120,13 @@ class Stage:
                  params=None):
         self.name, self.module, self.objective, self.batches = name, module, objective, batches
         params = module.parameters() if params is None else params
-        self.opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
+        self.opt = make_optimizer(params, lr)
         self.lr = lr
+
+
+def make_optimizer(params, lr: float = 1e-3) -> torch.optim.Optimizer:
+    """Every stage's optimizer (its rate is set each step: warm-up)."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
 
 
 def step_seeds(seed: int, step: int, rank: int = 0) -> tuple[np.random.Generator, int]:

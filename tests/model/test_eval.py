@@ -17,7 +17,7 @@ from model.train import capture, eval_plots  # noqa: E402
 from model.train.capture import make_game  # noqa: E402
 from model.train.dataset import read_npz, shard_paths  # noqa: E402
 from model.train.eval_engine import CONTEXT, Engine, held_out_starts, hold  # noqa: E402
-from model.train.eval_memory import memory_tests  # noqa: E402
+from model.train.eval_memory import RETURN_UNITS, memory_tests  # noqa: E402
 from model.train.eval_response import MOTIONS, action_response  # noqa: E402
 from model.train.evaluate import spread_windows, trajectories  # noqa: E402
 from model.train.metrics import mse, psnr_from_mse, view_motion  # noqa: E402
@@ -133,6 +133,16 @@ def test_a_frozen_world_neither_moves_nor_remembers(engine_data, tmp_path):
     assert memory["model_lookback_db"] == 0.0 and memory["turn_ratio"] == 0.0
     assert memory["engine_turn_px"] > 60                  # ~90° in the direction turned
     assert memory["model_revisit_db"] == 0.0 and memory["walk_ratio"] == 0.0
+    # revisit again where the engine came back: the runs it ended within RETURN_UNITS of its start
+    back = memory["per_run"]["engine_back_units"]
+    assert len(back) == 2 and memory["returned_tried"] == 2
+    returned = [b <= RETURN_UNITS for b in back]
+    assert memory["returned_runs"] == sum(returned)
+    assert memory["model_returned_revisit_db"] == (0.0 if any(returned) else None)
+    # from one start, drawn on to the next when the engine did not come back from the first
+    drawn = memory_tests(FrozenWorld(), starts[:1], tmp_path, more_starts=starts[1:])
+    assert drawn["returned_tried"] == (1 if returned[0] else 2)
+    assert drawn["returned_runs"] == int(returned[0] or returned[1])
     sheet = cv2.imread(str(tmp_path / "lookback_contact_sheet.png"))
     assert sheet.shape == (2 * 2 * FRAME_H, 3 * 2 * FRAME_W, 3)
 

@@ -92,6 +92,42 @@ def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
     assert open_world(str(latent)).pack.design == "geometry"
 
 
+def test_warm_start_goes_on_from_a_packs_nets(geo_capture, tmp_path, capsys):
+    """train --warm-start PACK: the run's stages begin as the pack's nets (here only the motion
+    net trains on), its light and map come along, and a latent pack is refused by name."""
+    import main
+    from model.nets.checkpoint import read_tensors
+    from model.train.geo_export import random_geo, write_geo_pack
+    from model.train.runs import stage_meta
+    from model.play.worldmap import save_map
+    rng = np.random.default_rng(0)
+    save_map(tmp_path / "map.npz", rng.integers(0, 256, (2, 96, 128, 3), dtype=np.uint8),
+             rng.integers(1, 64, (2, 96, 128), dtype=np.uint8), np.zeros((2, 4)), np.zeros(2))
+    pack = write_geo_pack(random_geo("tiny", seed=5), tmp_path / "pack", extras={"map": tmp_path / "map.npz"})
+    run = tmp_path / "run"
+    common = ["train", "--design", "geometry", "--data", str(geo_capture), "--out", str(run), "--warm-start", str(pack),
+              "--depth-minutes", "0", "--painter-minutes", "0", "--max-steps", "2", "--map-views", "0", "--atlas-views", "0"]
+    assert main.main(common) == 0
+    shipped, _ = read_tensors(pack / "weights.safetensors")
+    depth, _ = read_tensors(run / "geo_depth.safetensors")
+    for k, v in depth.items():
+        if k.startswith("model."):
+            torch.testing.assert_close(v, shipped["depth." + k[len("model."):]].float())
+    motion, _ = read_tensors(run / "geo_motion.safetensors")
+    assert stage_meta(run, "geo_motion")["step"] == 2 and stage_meta(run, "geo_depth")["step"] == 0
+    assert not torch.equal(motion["model.net.0.weight"], shipped["motion.net.0.weight"].float())   # trained on
+    light, _ = read_tensors(run / "geo_light.safetensors")
+    torch.testing.assert_close(light["model.falloff"], shipped["light.falloff"].float())
+    assert (run / "map.npz").read_bytes() == (pack / "map.npz").read_bytes()
+    assert main.main(common) == 0                     # an existing run resumes: the pack is not read again
+    assert stage_meta(run, "geo_motion")["step"] == 4
+    latent = tmp_path / "latent"
+    assert main.main(["export", "--random", "--preset", "tiny", "--out", str(latent)]) == 0
+    capsys.readouterr()
+    assert main.main(common[:6] + [str(tmp_path / "other"), "--warm-start", str(latent)] + common[9:]) == 2
+    assert "--warm-start needs a geometry world pack" in capsys.readouterr().err
+
+
 def test_shards_without_geometry_are_refused_by_name(geo_capture, tmp_path):
     old = tmp_path / "old"
     old.mkdir()
