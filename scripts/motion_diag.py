@@ -59,6 +59,7 @@ def windows(world: GeoWorld, data_dirs, count: int) -> dict:
     length = CONTEXT + max(HORIZONS)
     errs = {h: [] for h in HORIZONS}
     turns = {h: [] for h in HORIZONS}
+    heights = {h: [] for h in HORIZONS}
     for s in spread_windows(geo.base, count, length, 0):
         last = s + CONTEXT - 1              # the seed's last frame: the motion net ran over the seed before it
         warm = min(WARM_UP, CONTEXT - 1)
@@ -69,10 +70,12 @@ def windows(world: GeoWorld, data_dirs, count: int) -> dict:
             model = relative_motion(np.zeros(4), poses[h])
             errs[h].append(float(np.hypot(*(real[1:3] - model[1:3]))))
             turns[h].append(float(abs((real[0] - model[0] + 180) % 360 - 180)))
+            heights[h].append(float(abs(real[3] - model[3])))
     return {"windows": len(errs[1]),
             "position_error_units": {h: {"median": round(float(np.median(v)), 1), "mean": round(float(np.mean(v)), 1)}
                                      for h, v in errs.items()},
-            "yaw_error_deg": {h: round(float(np.mean(v)), 2) for h, v in turns.items()}}
+            "yaw_error_deg": {h: round(float(np.mean(v)), 2) for h, v in turns.items()},
+            "eye_height_error_units": {h: round(float(np.mean(v)), 2) for h, v in heights.items()}}
 
 
 def revisits(world: GeoWorld, data_dirs, count: int) -> dict:

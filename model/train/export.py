@@ -172,7 +172,7 @@ def run(args) -> int:
 
 def _export_geo(a, out: Path) -> int:
     """A geometry-aware run (depth, motion and painter stages) -> a geometry world pack."""
-    from model.train.geo_export import EXTRA_FILES, load_geo_run, write_geo_pack
+    from model.train.geo_export import EXTRA_FILES, WARM_START_FILE, load_geo_run, write_geo_pack
     from model.play.atlas import load_atlas
     from model.play.worldmap import load_map
     run = Path(a.checkpoint)
@@ -182,6 +182,8 @@ def _export_geo(a, out: Path) -> int:
     for role, load in (("atlas", load_atlas), ("map", load_map)):
         if role in extras:
             training = {**training, f"{role}_views": len(load(extras[role]))}
+    if (run / WARM_START_FILE).is_file():          # the pack it went on from, and how that was trained
+        training["warm_start"] = json.loads((run / WARM_START_FILE).read_text(encoding="utf-8"))
     with staged(out) as stage:
         _copy_seeds(a.seeds_from, stage)
         write_geo_pack(world, stage, sampler={"steps": a.steps, "ctx_noise": a.ctx_noise}, training=training,

@@ -11,6 +11,7 @@ The warp (GridSample) runs inside observe.onnx, so the runtime needs nothing but
 """
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from pathlib import Path
@@ -84,7 +85,8 @@ def pack_world(pack) -> GeoWorld:
 def warm_start(pack_dir: Path, run: Path) -> list[str]:
     """A geometry pack's nets as a new run's stages (and its light, atlas and map), so that
     training goes on from the shipped weights (`train --design geometry --warm-start PACK`):
-    each stage from step 0 with a fresh optimizer. Returns what was written."""
+    each stage at the pack's step count with a fresh optimizer, and the pack's training record
+    kept beside them for the exported pack (WARM_START_FILE). Returns what was written."""
     from model.play.pack import load_pack
     from model.train.light_fit import save_light
     from model.train.runs import save_stage
@@ -93,11 +95,16 @@ def warm_start(pack_dir: Path, run: Path) -> list[str]:
     if pack.design != "geometry":
         raise UserError(f"{pack_dir}: --warm-start needs a geometry world pack, not a {pack.design} one")
     world = pack_world(pack)
+    record = pack.meta.get("training", {})
     run.mkdir(parents=True, exist_ok=True)
-    for name, module in zip(GEO_STAGES, (world.depth, world.motion, world.painter)):
-        save_stage(run, name, module, make_optimizer(module.parameters()), 0, {"warm_start": str(pack_dir)})
-    save_light(run, world.light, {"warm_start": str(pack_dir)})
-    written = [*GEO_STAGES, LIGHT_STAGE]
+    for name, module in zip(GEO_STAGES, (world.depth, world.motion, world.painter)):    # the steps go on counting
+        save_stage(run, name, module, make_optimizer(module.parameters()), int(record.get(f"{name}_steps", 0)),
+                   {"warm_start": str(pack_dir)})
+    save_light(run, world.light, record.get("light", {}))
+    tmp = run / (WARM_START_FILE + ".tmp")
+    tmp.write_text(json.dumps({"pack": str(pack_dir), "training": record}, indent=1), encoding="utf-8")
+    tmp.replace(run / WARM_START_FILE)
+    written = [*GEO_STAGES, LIGHT_STAGE, WARM_START_FILE]
     for role, name in EXTRA_FILES.items():
         if role in pack.meta["models"]:
             shutil.copyfile(pack.verified_model(role), run / name)
@@ -150,6 +157,7 @@ def export_geo_onnx(world: GeoWorld, out: Path) -> dict[str, Path]:
     return paths
 
 
+WARM_START_FILE = "warm_start.json"     # in a run folder: the pack it started from and that pack's training record
 EXTRA_FILES = {"atlas": ATLAS_FILE, "map": MAP_FILE}    # optional pack roles: what a run folder may hold
 
 

@@ -3,6 +3,7 @@ and shards without geometry are refused by name."""
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -103,7 +104,8 @@ def test_warm_start_goes_on_from_a_packs_nets(geo_capture, tmp_path, capsys):
     rng = np.random.default_rng(0)
     save_map(tmp_path / "map.npz", rng.integers(0, 256, (2, 96, 128, 3), dtype=np.uint8),
              rng.integers(1, 64, (2, 96, 128), dtype=np.uint8), np.zeros((2, 4)), np.zeros(2))
-    pack = write_geo_pack(random_geo("tiny", seed=5), tmp_path / "pack", extras={"map": tmp_path / "map.npz"})
+    pack = write_geo_pack(random_geo("tiny", seed=5), tmp_path / "pack", extras={"map": tmp_path / "map.npz"},
+                          training={"geo_motion_steps": 10})
     run = tmp_path / "run"
     common = ["train", "--design", "geometry", "--data", str(geo_capture), "--out", str(run), "--warm-start", str(pack),
               "--depth-minutes", "0", "--painter-minutes", "0", "--max-steps", "2", "--map-views", "0", "--atlas-views", "0"]
@@ -114,13 +116,17 @@ def test_warm_start_goes_on_from_a_packs_nets(geo_capture, tmp_path, capsys):
         if k.startswith("model."):
             torch.testing.assert_close(v, shipped["depth." + k[len("model."):]].float())
     motion, _ = read_tensors(run / "geo_motion.safetensors")
-    assert stage_meta(run, "geo_motion")["step"] == 2 and stage_meta(run, "geo_depth")["step"] == 0
+    assert stage_meta(run, "geo_motion")["step"] == 12 and stage_meta(run, "geo_depth")["step"] == 0   # the pack's + 2
     assert not torch.equal(motion["model.net.0.weight"], shipped["motion.net.0.weight"].float())   # trained on
     light, _ = read_tensors(run / "geo_light.safetensors")
     torch.testing.assert_close(light["model.falloff"], shipped["light.falloff"].float())
     assert (run / "map.npz").read_bytes() == (pack / "map.npz").read_bytes()
+    out = tmp_path / "again"
+    assert main.main(["export", "--checkpoint", str(run), "--out", str(out)]) == 0
+    record = json.loads((out / "world.json").read_text())["training"]
+    assert record["geo_motion_steps"] == 12 and record["warm_start"] == {"pack": str(pack), "training": {"geo_motion_steps": 10}}
     assert main.main(common) == 0                     # an existing run resumes: the pack is not read again
-    assert stage_meta(run, "geo_motion")["step"] == 4
+    assert stage_meta(run, "geo_motion")["step"] == 14
     latent = tmp_path / "latent"
     assert main.main(["export", "--random", "--preset", "tiny", "--out", str(latent)]) == 0
     capsys.readouterr()
