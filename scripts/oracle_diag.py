@@ -4,6 +4,7 @@ in place of the model's (a diagnostic, not a figure of the world).
     python scripts/oracle_diag.py --data data/eval-seen --oracle motion depth --trajectories 24
     python scripts/oracle_diag.py --data data/eval-seen --world PACK --subset 0 5 6   # those windows only
     python scripts/oracle_diag.py --data data/eval-seen --ceiling     # one warp of the last frame, no runtime
+    python scripts/oracle_diag.py --data data/eval-seen --revisit 16  # the revisit test with the engine's motion
 """
 from __future__ import annotations
 
@@ -52,9 +53,12 @@ def main():
     p.add_argument("--world", default=None)
     p.add_argument("--subset", type=int, nargs="*", default=None, help="only these of the windows")
     p.add_argument("--ceiling", action="store_true", help="one warp by the engine's pose and depth instead")
+    p.add_argument("--revisit", type=int, default=0, help="the eval's revisit test from this many starts, engine motion")
     a = p.parse_args()
     if a.ceiling:
         return ceiling(a.data, a.trajectories)
+    if a.revisit:
+        return revisit(a.data, a.revisit, a.world)
     geo = load_geo(a.data)
     length = CONTEXT + max(HORIZONS)
     starts = spread_windows(geo.base, a.trajectories, length, 0)
@@ -123,6 +127,47 @@ def ceiling(data_dirs, count: int = 24) -> None:
             w[lv == 0] = geo.base.frames[last][lv == 0]
             errs[h].append(mse(np.clip(w, 0, 255), geo.base.frames[last + h]))
     print(json.dumps({"ceiling": {h: round(psnr_from_mse(np.mean(errs[h])), 2) for h in HORIZONS}}))
+
+
+def revisit(data_dirs, count: int, world=None) -> None:
+    """The eval's revisit script (eval_memory) from the look-back's starts, the session moved by
+    the engine's own motion each step: what the memory scores when the camera comes back
+    exactly as the engine's does."""
+    from model.play.memory import relative_motion
+    from model.train.eval_engine import Engine, held_out_starts
+    from model.train.eval_memory import RETURN_UNITS, revisit_script, score
+    session = open_world(world).session(backend="cpu")
+    oracle = Oracle(session.backend, {"motion"})
+    session.backend = oracle
+    engine = Engine()
+    script, marks = revisit_script()
+    runs = []
+    try:
+        for n, start in enumerate(held_out_starts(data_dirs, count, 1)):
+            seed = engine.goto(start)
+            poses = [engine.pose()]
+            real = engine.play(script)           # frames, then the poses: the engine replays exactly
+            if real is None:
+                continue
+            engine.goto(start)
+            for action in script:
+                engine.game.make_action(np.asarray(action).tolist(), 1)
+                poses.append(engine.pose())
+            oracle.motion = None
+            session.reset(SceneSeed("start", seed, start.actions[-(CONTEXT - 1):]), n)
+            gen = [session.frame]
+            for i, action in enumerate(script):
+                oracle.motion = relative_motion(poses[i], poses[i + 1])
+                gen.append(session.step(action))
+            back = float(np.hypot(*(poses[-1][:2] - poses[0][:2])))
+            runs.append({"start": n, "engine_back_units": round(back, 1), "engine_db": round(score(real, marks), 2),
+                         "model_db": round(score(np.stack(gen), marks), 2)})
+    finally:
+        engine.close()
+    back = [r for r in runs if r["engine_back_units"] <= RETURN_UNITS]
+    print(json.dumps({"runs": runs, "engine_came_back": len(back),
+                      "median_where_it_came_back": {k: float(np.median([r[k] for r in back])) if back else None
+                                                    for k in ("engine_db", "model_db")}}))
 
 
 if __name__ == "__main__":

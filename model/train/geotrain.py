@@ -42,7 +42,6 @@ MOTION_BETA = 1e-3            # smooth L1's quadratic zone, in MOTION_SCALE unit
 # more minutes from the same net gave a worse look-back (11.4 against 18.2 dB, 6 starts) and
 # more drift (26 against 24 units after 100 tics).
 OWN_STEPS = 8
-COAST_SPEED = 0.5             # units a tic: sliding, not at rest
 CTX_NOISE_MAX = 0.3           # context noise on the previous frame, in [-1, 1] units (level is an input)
 MEMORY_SPAN, MEMORY_STRIDE = 300, 4   # candidate keyframes: every 4th frame of the last 12 s
 
@@ -97,10 +96,9 @@ class MotionLoss(nn.Module):
     sees a history the net made itself: from the engine's motions OWN_STEPS tics back, that
     many steps of its own, without gradients (DIAMOND's rollouts, for the camera)."""
 
-    def __init__(self, net: MotionNet, data: GeoData, batch: int, own_history: float = 0.5, coast_share: float = 0.125):
+    def __init__(self, net: MotionNet, data: GeoData, batch: int, own_history: float = 0.5):
         super().__init__()
         self.net, self.data, self.batch, self.own_history = net, data, batch, own_history
-        self.coast_share = coast_share
         span = net.cfg.history + OWN_STEPS
         ep = data.base.episode
         ok = np.zeros(len(data), bool)
@@ -111,15 +109,6 @@ class MotionLoss(nn.Module):
         # of each batch comes from them, so that coming to rest is learned as well as moving.
         idle = data.base.actions.sum(axis=1) == 0
         self.idle = {False: np.flatnonzero(data.has_next & idle), True: np.flatnonzero(data.has_next & ok & idle)}
-        # Coasting backward: no key held, still sliding back from a walk back. Rare (62 of 120,000
-        # tics slid back at 2-4 units a tic 8 tics after the key), and a net that had seen so few
-        # stopped the camera dead once the key left its history, mid-slide (measured: the
-        # revisit test's camera came back 31 units short of where it started). An eighth of
-        # each batch comes from them.
-        before = np.zeros(len(data), np.float32)
-        before[1:] = np.where(ep[1:] == ep[:-1], data.motion[:-1, 1], 0.0)
-        back = idle & (before < -COAST_SPEED)
-        self.coast = {False: np.flatnonzero(data.has_next & back), True: np.flatnonzero(data.has_next & ok & back)}
         net.set_yaw_steps(data.motion[self.ok, 0])
         self.walk = fit_walk(net, data, self.ok)
         # The depth ahead, pooled once: made per batch it was most of a step's time (measured: 3 steps/s).
@@ -134,10 +123,6 @@ class MotionLoss(nn.Module):
         if len(idle):
             quarter = self.batch // 4
             t[:quarter] = idle[rng.integers(0, len(idle), quarter)]
-        coast = self.coast[own]
-        if self.coast_share and len(coast):
-            part = int(self.batch * self.coast_share)
-            t[-part:] = coast[rng.integers(0, len(coast), part)]
         actions, motions = motion_inputs(self.data, t, self.net.cfg.history)
         if own:
             motions = self._own_history(t)
