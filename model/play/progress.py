@@ -26,16 +26,17 @@ class Progress:
     """`progress(done, extra)` after each unit of work; `close()` at the end."""
 
     def __init__(self, total: int | None, label: str, stream=None, every: float = 0.5,
-                 log_every: float = 10.0):
-        self.total, self.label = total, label
+                 log_every: float = 10.0, initial: int = 0):
+        """`initial`: units done before this run (a resumed training run's steps), left out of the rate."""
+        self.total, self.label, self.initial = total, label, initial
         self.stream = stream or sys.stderr
-        self.done = 0
+        self.done = self._logged = initial
         self.start = self._last = time.monotonic()
         self.log_every = log_every
-        self._extra, self._logged = "", 0
+        self._extra = ""
         self._bar = None
         if _is_tty(self.stream):
-            self._bar = _Bar(total=total, desc=label, file=self.stream, mininterval=every, unit="",
+            self._bar = _Bar(total=total, desc=label, file=self.stream, mininterval=every, unit="", initial=initial,
                              bar_format=WITH_TOTAL_BAR if total else NO_TOTAL, dynamic_ncols=True)
         _OPEN.add(self)
 
@@ -60,7 +61,7 @@ class Progress:
 
     def _write_line(self, now: float) -> None:
         text = tqdm.format_meter(self.done, self.total, now - self.start, prefix=self.label,
-                                 postfix=self._extra or None, unit="",
+                                 postfix=self._extra or None, unit="", initial=self.initial,
                                  bar_format=WITH_TOTAL if self.total else NO_TOTAL)
         self.stream.write(text + "\n")
         self.stream.flush()

@@ -165,7 +165,7 @@ def train_stage(stage: Stage, run: Path, minutes: float, seed: int, device, max_
     stage.module.train()
     deadline = time.monotonic() + minutes * 60
     last_save, losses = time.monotonic(), []
-    progress = Progress(None, f"train {stage.name}")
+    progress = Progress(None, f"train {stage.name}", initial=step)      # the rate: this run's steps
     train_log = TrainLog(run, stage.name) if rank() == 0 else None
     start_step = step
     while not _any_rank_stops(time.monotonic() >= deadline or step - start_step == max_steps, device):

@@ -59,6 +59,16 @@ def test_close_writes_the_final_count_once(clock):
     assert stream.getvalue().splitlines() == ["train tokenizer: 5  1.00/s elapsed 00:05"]
 
 
+def test_a_resumed_count_rates_only_this_runs_units(clock):
+    stream = io.StringIO()
+    progress = Progress(None, "train geo_motion", stream=stream, initial=73_801)   # resumed at step 73,801
+    for step in range(73_802, 73_807):
+        clock.now += 1
+        progress(step)
+    progress.close()
+    assert stream.getvalue().splitlines() == ["train geo_motion: 73806  1.00/s elapsed 00:05"]
+
+
 def test_the_eta_reads_as_hours_minutes_seconds(clock):
     stream = io.StringIO()
     progress = Progress(10_000_000, "render long.npz", stream=stream, log_every=10.0)
