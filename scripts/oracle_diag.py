@@ -134,7 +134,7 @@ def revisit(data_dirs, count: int, world=None) -> None:
     the engine's own motion each step: what the memory scores when the camera comes back
     exactly as the engine's does."""
     from model.play.memory import relative_motion
-    from model.train.eval_engine import Engine, held_out_starts
+    from model.train.eval_engine import Engine, held_out_starts, resize
     from model.train.eval_memory import RETURN_UNITS, revisit_script, score
     session = open_world(world).session(backend="cpu")
     oracle = Oracle(session.backend, {"motion"})
@@ -145,14 +145,16 @@ def revisit(data_dirs, count: int, world=None) -> None:
     try:
         for n, start in enumerate(held_out_starts(data_dirs, count, 1)):
             seed = engine.goto(start)
-            poses = [engine.pose()]
-            real = engine.play(script)           # frames, then the poses: the engine replays exactly
-            if real is None:
-                continue
-            engine.goto(start)
+            raw, poses = [engine.screen()], [engine.pose()]
             for action in script:
                 engine.game.make_action(np.asarray(action).tolist(), 1)
+                if engine.game.is_episode_finished():
+                    break
+                raw.append(engine.screen())
                 poses.append(engine.pose())
+            if len(raw) <= len(script):           # the episode ended (an exit), as Engine.play
+                continue
+            real = resize(raw)
             oracle.motion = None
             session.reset(SceneSeed("start", seed, start.actions[-(CONTEXT - 1):]), n)
             gen = [session.frame]

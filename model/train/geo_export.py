@@ -78,7 +78,7 @@ def pack_world(pack) -> GeoWorld:
     from model.nets.checkpoint import read_tensors
     tensors, meta = read_tensors(pack.verified_model("torch"))
     world = GeoWorld(GeoConfig.from_dict(meta["geometry"]))
-    world.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)   # no walk rule: zeros, as it ran
+    world.load_state_dict({k: v.float() for k, v in tensors.items()})   # packs before the walk rule: MotionNet fills it
     return world.eval()
 
 
@@ -107,9 +107,16 @@ def warm_start(pack_dir: Path, run: Path) -> list[str]:
     written = [*GEO_STAGES, LIGHT_STAGE, WARM_START_FILE]
     for role, name in EXTRA_FILES.items():
         if role in pack.meta["models"]:
-            shutil.copyfile(pack.verified_model(role), run / name)
+            copy_whole(pack.verified_model(role), run / name)
             written.append(name)
     return written
+
+
+def copy_whole(source: Path, dest: Path) -> None:
+    """Copy through a .tmp beside `dest`, so that `dest` is never half a file."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(dest)
 
 
 def random_geo(preset: str = "tiny", seed: int = 0) -> GeoWorld:
@@ -173,9 +180,7 @@ def write_geo_pack(world: GeoWorld, out: Path, world_id: str = "freedoom", title
                 {"geometry": world.cfg.to_dict()})
     for role, source in (extras or {}).items():
         paths[role] = out / EXTRA_FILES[role]
-        tmp = paths[role].with_name(paths[role].name + ".tmp")
-        shutil.copyfile(source, tmp)
-        tmp.replace(paths[role])
+        copy_whole(source, paths[role])
     meta = {
         "id": world_id, "title": title, "design": "geometry",
         "frame_size": [FRAME_W, FRAME_H], "fps": FPS, "buttons": list(BUTTONS),
