@@ -23,7 +23,7 @@ from model.play.geo_session import WARM_UP, to_float
 from model.play.memory import advance_pose, relative_motion
 from model.play.pack import find_pack
 from model.train.eval_engine import CONTEXT, Engine, held_out_starts
-from model.train.eval_memory import RETURN_UNITS, revisit_script
+from model.train.eval_memory import RETURN_UNITS, SETTLE_TICS, engine_revisit, revisit_script
 from model.train.evaluate import HORIZONS, spread_windows
 from model.train.geo_export import pack_world
 from model.train.geodata import load_geo
@@ -86,17 +86,14 @@ def revisits(world: GeoWorld, data_dirs, count: int) -> dict:
     try:
         for start in held_out_starts(data_dirs, count, 1):
             seed = engine.goto(start)
-            begin = engine.pose()
-            real = engine.play(script)
-            if real is None:
-                continue
-            back = float(np.hypot(*(engine.pose()[:2] - begin[:2])))
-            if back > RETURN_UNITS:
+            real, back = engine_revisit(engine, script)
+            if real is None or back > RETURN_UNITS:
                 continue
             warm_actions = start.actions[-(CONTEXT - 1):][-WARM_UP:]
             frames = np.concatenate([seed[-1 - len(warm_actions):-1], real])
             poses = dead_reckon(world, frames, np.concatenate([warm_actions, actions]), len(warm_actions))
-            ends.append(float(np.hypot(*poses[-1][:2])))
+            settled = poses[SETTLE_TICS]          # the score's start frame: the settle slides on
+            ends.append(float(np.hypot(*(poses[-1][:2] - settled[:2]))))
             engine_ends.append(back)
     finally:
         engine.close()

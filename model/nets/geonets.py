@@ -27,6 +27,7 @@ from model.play.world import BUTTONS, N_BUTTONS
 
 MOTION_SCALE = (4.0, 16.0, 16.0, 4.0)     # dyaw deg, df, dr, dz: about one unit of each per tic
 REST_HIDDEN = 64                          # the motion net's "exactly zero" head
+REST_SPEED_FLOOR = 1e-3                   # MOTION_SCALE units: the log speed the rest head reads stays finite
 WALK_PAIRS = (("MOVE_FORWARD", "MOVE_BACKWARD"), ("MOVE_RIGHT", "MOVE_LEFT"))   # keys that push opposite ways
 LIGHT_LEVELS = 64                         # the light's falloff, per depth level (CAMERA.depth_unit)
 LIGHT_BANDS = 16                          # its response, per band of 16 of local brightness (0..255)
@@ -143,6 +144,13 @@ class MotionNet(nn.Module):
                                  nn.Linear(cfg.motion_hidden, 3 + cfg.yaw_classes))
         self.rest = nn.Sequential(nn.Linear(inputs, REST_HIDDEN), nn.SiLU(), nn.Linear(REST_HIDDEN, 3))
         nn.init.constant_(self.rest[2].bias, -4.0)      # untrained, it never says "exactly zero"
+        # The engine stops a body dead only once friction has slowed it under its stop speed, so
+        # the rest head also reads the log of the speed the walk's physics predicts (measured:
+        # without it, 1 tic in 30 of a slide at 2-5 units a tic under the depth net's depth was
+        # stopped, and a walk back stopped 22 units short). Zero (packs before it): as they ran.
+        self.rest_speed = nn.Linear(3, 3)
+        nn.init.zeros_(self.rest_speed.weight)
+        nn.init.zeros_(self.rest_speed.bias)
         # Walking as the engine integrates it, per component in MOTION_SCALE units: next = last x
         # (1 + friction) + the held keys' thrust, fitted by least squares (set_walk); the net
         # learns what is left (walls, the turn rotating the velocity). All zero (packs before it),
@@ -153,8 +161,10 @@ class MotionNet(nn.Module):
         nn.init.zeros_(self.net[4].bias[:3])
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ("walk_friction", "walk_thrust"):   # weights from before the walk: zeros, as they ran
-            state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
+        for name in ("walk_friction", "walk_thrust", "rest_speed.weight", "rest_speed.bias"):
+            # weights from before the walk or the rest's speed: zeros, as they ran
+            state_dict.setdefault(prefix + name, torch.zeros_like(self.get_parameter(name) if "." in name
+                                                                  else getattr(self, name)))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def set_walk(self, actions: np.ndarray, last: np.ndarray, target: np.ndarray) -> dict:
@@ -225,7 +235,8 @@ class MotionNet(nn.Module):
         yaw_logit = out[:, 3:]
         yaw = self.yaw_steps[yaw_logit.argmax(dim=1)]
         walk = last * (1 + self.walk_friction) + actions[:, -1] @ self.walk_thrust
-        move, rest_logit = (walk + out[:, :3]) * self.scale[1:], self.rest(x)
+        speed = torch.log(walk.abs() + REST_SPEED_FLOOR)
+        move, rest_logit = (walk + out[:, :3]) * self.scale[1:], self.rest(x) + self.rest_speed(speed)
         if raw:
             return torch.cat([yaw[:, None], move], dim=1), rest_logit, yaw_logit
         return torch.cat([yaw[:, None], move * (rest_logit < 0).to(move.dtype)], dim=1)

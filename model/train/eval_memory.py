@@ -97,14 +97,27 @@ def _revisit(engine: Engine, session, start, rng_seed: int, only_returned: bool 
     (the model is not run then)."""
     script, marks = revisit_script()
     seed = engine.goto(start)
-    begin = engine.pose()
-    real = engine.play(script)
+    real, back = engine_revisit(engine, script)
     if real is None:
         return None
-    back = float(np.hypot(*(engine.pose()[:2] - begin[:2])))
     if only_returned and back > RETURN_UNITS:
         return None
     return real, model_play(session, seed, start.actions[-(CONTEXT - 1):], script, rng_seed), marks, back
+
+
+def engine_revisit(engine: Engine, script) -> tuple[np.ndarray | None, float]:
+    """The engine's frames of the revisit script from where it stands, and how far from the
+    start view's place (after the settle, the score's start frame) it ends. A held-out start is
+    mid-walk, so the settle itself slides on (measured: up to 65 units), and the place the walk
+    must come back to is where that slide ended, not where the start was."""
+    settle = engine.play(script[:SETTLE_TICS])
+    if settle is None:
+        return None, 0.0
+    begin = engine.pose()
+    rest = engine.play(script[SETTLE_TICS:])
+    if rest is None:
+        return None, 0.0
+    return np.concatenate([settle, rest[1:]]), float(np.hypot(*(engine.pose()[:2] - begin[:2])))
 
 
 def _add_lookback(rows: dict, real: np.ndarray, gen: np.ndarray, marks, sign: int) -> None:

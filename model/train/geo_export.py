@@ -12,6 +12,7 @@ The warp (GridSample) runs inside observe.onnx, so the runtime needs nothing but
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from model.nets.checkpoint import atomic_save, round_to
-from model.nets.geonets import GEO_PRESETS, MOTION_SCALE, GeoConfig, GeoWorld, make_prior, recall
+from model.nets.geonets import GEO_PRESETS, MOTION_SCALE, REST_SPEED_FLOOR, GeoConfig, GeoWorld, make_prior, recall
 from model.play.atlas import ATLAS_FILE
 from model.play.worldmap import MAP_FILE
 from model.play.errors import UserError
@@ -130,6 +131,9 @@ def random_geo(preset: str = "tiny", seed: int = 0) -> GeoWorld:
         world.motion.walk_friction.fill_(-0.09375)
         for key, axis, push in (("MOVE_FORWARD", 0, 1), ("MOVE_BACKWARD", 0, -1), ("MOVE_RIGHT", 1, 1), ("MOVE_LEFT", 1, -1)):
             world.motion.walk_thrust[BUTTONS.index(key), axis] = push * 0.78125 / MOTION_SCALE[1 + axis]
+        # the rest head reads the speed: at rest as without it, moving further from "exactly zero"
+        world.motion.rest_speed.weight.copy_(-0.3 * torch.eye(3))
+        world.motion.rest_speed.bias.fill_(0.3 * math.log(REST_SPEED_FLOOR))
         world.light.falloff.copy_(torch.linspace(1.0, 0.0, len(world.light.falloff)))    # a light that does something
         world.light.response.copy_(torch.linspace(1.5, 0.0, len(world.light.response)))
     return world.eval()

@@ -17,7 +17,7 @@ from model.train import capture, eval_plots  # noqa: E402
 from model.train.capture import make_game  # noqa: E402
 from model.train.dataset import read_npz, shard_paths  # noqa: E402
 from model.train.eval_engine import CONTEXT, Engine, held_out_starts, hold  # noqa: E402
-from model.train.eval_memory import RETURN_UNITS, memory_tests  # noqa: E402
+from model.train.eval_memory import RETURN_UNITS, SETTLE_TICS, engine_revisit, memory_tests, revisit_script  # noqa: E402
 from model.train.eval_response import MOTIONS, action_response  # noqa: E402
 from model.train.evaluate import spread_windows, trajectories  # noqa: E402
 from model.train.metrics import mse, psnr_from_mse, view_motion  # noqa: E402
@@ -119,6 +119,27 @@ def test_replayed_starts_are_the_captured_frames(engine_data):
     finally:
         engine.close()
     assert len({s.map_name for s in starts}) == 2         # spread over both maps
+
+
+def test_the_revisit_comes_back_to_where_the_settle_ended(engine_data):
+    """A held-out start is mid-walk: the way back is measured from the start view's place (after
+    the settle), and playing the script in two parts gives the same frames."""
+    script, _ = revisit_script()
+    engine = Engine()
+    try:
+        start = held_out_starts([engine_data], 1, seed=2)[0]
+        engine.goto(start)
+        whole = engine.play(script)
+        end = engine.pose()
+        engine.goto(start)
+        engine.play(script[:SETTLE_TICS])
+        settled = engine.pose()
+        engine.goto(start)
+        frames, back = engine_revisit(engine, script)
+    finally:
+        engine.close()
+    np.testing.assert_array_equal(frames, whole)
+    assert back == pytest.approx(float(np.hypot(*(end[:2] - settled[:2]))))
 
 
 def test_a_frozen_world_neither_moves_nor_remembers(engine_data, tmp_path):

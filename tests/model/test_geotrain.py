@@ -16,7 +16,9 @@ from model.play.errors import UserError  # noqa: E402
 from model.train import capture  # noqa: E402
 from model.train.dataset import read_npz, shard_paths, write_npz  # noqa: E402
 from model.train.geodata import load_geo  # noqa: E402
-from model.train.geotrain import DepthLoss, MotionLoss, motion_inputs, train  # noqa: E402
+from model.nets.geonets import depth_features  # noqa: E402
+from model.nets.tokenizer import frames_to_float  # noqa: E402
+from model.train.geotrain import DepthLoss, MotionLoss, motion_features, motion_inputs, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +40,11 @@ def _mean_loss(loss, steps, seed=99):
 def test_depth_and_motion_losses_fall(geo_capture, tmp_path):
     data = load_geo([geo_capture])
     cfg = GEO_PRESETS["tiny"]
-    for name, net, make in (("geo_depth", DepthNet(cfg), lambda n: DepthLoss(n, data, 4)),
-                            ("geo_motion", MotionNet(cfg), lambda n: MotionLoss(n, data, 64))):
+    for i, (name, net, make) in enumerate((("geo_depth", DepthNet(cfg), lambda n: DepthLoss(n, data, 4)),
+                            ("geo_motion", MotionNet(cfg), lambda n: MotionLoss(n, data, 64)))):
         loss = make(net)
         before = _mean_loss(loss, 4)
-        train(name, loss, net, tmp_path, minutes=5, lr=3e-3, seed=0, max_steps=60)
+        train(name, loss, net, tmp_path / str(i), minutes=5, lr=3e-3, seed=0, max_steps=60)
         assert _mean_loss(loss, 4) < 0.8 * before, name
 
 
@@ -53,6 +55,30 @@ def test_motion_history_stops_at_the_episode_start(geo_capture):
     assert actions[0, :5].abs().sum() == 0 and motions[0, :6].abs().sum() == 0      # nothing from before
     np.testing.assert_array_equal(actions[0, -1].numpy(), data.base.actions[start + 2])
     np.testing.assert_allclose(motions[0, -1].numpy(), data.motion[start + 1])
+
+
+def test_the_motion_net_trains_on_the_depth_it_sees_at_play(geo_capture, tmp_path):
+    """With a depth net, the motion features are its depth's (as play computes them), kept in
+    the cache for the same net and made again for another."""
+    data = load_geo([geo_capture])
+    cfg = GEO_PRESETS["tiny"]
+    torch.manual_seed(0)
+    depth = DepthNet(cfg)
+    with torch.no_grad():
+        frames = frames_to_float(torch.from_numpy(data.base.frames[:300]))
+        want = depth_features(depth(frames)[0])
+    made = motion_features(data, depth, cache=tmp_path)
+    assert made.shape == (len(data), want.shape[1])
+    np.testing.assert_allclose(made[:300].numpy(), want.numpy(), atol=0.05)     # bf16 where the CPU has it
+    engine = motion_features(data)
+    assert (made - engine).abs().mean() > 0.1          # an untrained net's depth is not the buffer's
+    stored = np.load(tmp_path / "motion_features.npy", allow_pickle=False)
+    np.save(tmp_path / "motion_features.npy", stored + 1.0, allow_pickle=False)   # marked: a cache hit returns it
+    np.testing.assert_allclose(motion_features(data, depth, cache=tmp_path).numpy(), stored + 1.0)
+    with torch.no_grad():
+        next(depth.parameters()).add_(0.5)
+    np.testing.assert_allclose(motion_features(data, depth, cache=tmp_path).numpy()[:300],
+                               depth_features(depth(frames)[0]).detach().numpy(), atol=0.05)
 
 
 def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):

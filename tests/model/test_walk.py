@@ -63,3 +63,32 @@ def test_weights_from_before_the_walk_load_and_run_as_they_did():
     fresh.set_walk(*engine_tics(500))
     fresh.load_state_dict(old)                                   # strict: the walk comes back as zeros
     assert fresh.walk_friction.abs().sum() == 0 and fresh.walk_thrust.abs().sum() == 0
+
+
+def test_weights_from_before_the_rest_speed_load_and_run_as_they_did():
+    net = MotionNet(GEO_PRESETS["tiny"])
+    old = {k: v for k, v in net.state_dict().items() if not k.startswith("rest_speed.")}
+    fresh = MotionNet(GEO_PRESETS["tiny"])
+    with torch.no_grad():
+        fresh.rest_speed.weight.fill_(1.0)
+    fresh.load_state_dict(old)                                   # strict: the rest's speed comes back as zeros
+    assert fresh.rest_speed.weight.abs().sum() == 0 and fresh.rest_speed.bias.abs().sum() == 0
+
+
+@torch.no_grad()
+def test_the_rest_head_reads_the_walks_speed():
+    """A rest head that would stop everything lets a fast slide go on once it weighs the speed,
+    and still stops a body the physics has all but stopped."""
+    cfg = GEO_PRESETS["tiny"]
+    net = MotionNet(cfg).eval()
+    net.set_walk(*engine_tics(4000))
+    net.rest[2].bias.fill_(4.0)                                  # "exactly zero", whatever the input
+    net.rest_speed.weight.copy_(-2.0 * torch.eye(3))
+    net.rest_speed.bias.fill_(-10.0)                             # stop under about 0.9 units a tic
+    depth, actions = torch.full((1, 96, 128), 300.0), torch.zeros(1, cfg.history, 8)
+    def next_forward(speed):
+        motions = torch.zeros(1, cfg.history, 4)
+        motions[:, -1, 1] = speed
+        return float(net(actions, motions, depth)[0, 1])
+    assert next_forward(2.5) == pytest.approx(2.5 * FRICTION, rel=1e-2)
+    assert next_forward(0.01) == 0.0
