@@ -27,7 +27,6 @@ from model.nets.geonets import (GEO_PRESETS, DepthNet, GeoConfig, Light, MotionN
                                 make_prior, recall)
 from model.nets.tokenizer import frames_to_float
 from model.play.atlas import ATLAS_FILE
-from model.play.world import BUTTONS
 from model.play.worldmap import MAP_FILE
 from model.play.geo_session import SHADE_RADIUS, SHADE_SEEN
 from model.play.progress import Progress
@@ -102,9 +101,8 @@ class MotionLoss(nn.Module):
     many steps of its own, without gradients (DIAMOND's rollouts, for the camera)."""
 
     def __init__(self, net: MotionNet, data: GeoData, batch: int, own_history: float = 0.5,
-                 depth: DepthNet | None = None, cache: Path | None = None, mirror: bool = False):
+                 depth: DepthNet | None = None, cache: Path | None = None):
         super().__init__()
-        self.mirror = mirror
         self.net, self.data, self.batch, self.own_history = net, data, batch, own_history
         span = net.cfg.history + OWN_STEPS
         ep = data.base.episode
@@ -131,10 +129,8 @@ class MotionLoss(nn.Module):
         actions, motions = motion_inputs(self.data, t, self.net.cfg.history)
         if own:
             motions = self._own_history(t)
-        features, target = self.features[t], torch.from_numpy(self.data.motion[t])
-        if self.mirror:
-            actions, motions, features, target = mirrored(rng.random(len(t)) < 0.5, actions, motions, features, target)
-        pred, rest_logit, yaw_logit = self.net.from_features(actions, motions, features, raw=True)
+        pred, rest_logit, yaw_logit = self.net.from_features(actions, motions, self.features[t], raw=True)
+        target = torch.from_numpy(self.data.motion[t])
         rest = F.binary_cross_entropy_with_logits(rest_logit.float(), (target[:, 1:] == 0).float())
         turn = F.cross_entropy(yaw_logit.float(), self.net.yaw_class(target[:, 0]))
         # About L1: the default beta of 1 is quadratic at these small errors, so a bias of 0.3
@@ -155,24 +151,6 @@ class MotionLoss(nn.Module):
             step = self.net.from_features(actions, history, self.features[s]).float()
             history = torch.cat([history[:, 1:], step[:, None]], dim=1)
         return history
-
-
-MIRROR = [BUTTONS.index(b) for b in ("MOVE_FORWARD", "MOVE_BACKWARD", "MOVE_RIGHT", "MOVE_LEFT",
-                                      "TURN_RIGHT", "TURN_LEFT", "ATTACK", "USE")]
-
-
-def mirrored(flip: np.ndarray, actions, motions, features, target):
-    """The motion net's inputs and target seen in a mirror, where `flip`: left and right keys
-    swapped, turns and sideways motion negated, the depth ahead flipped. The engine's rules are
-    the same both ways, so a sideways bias the data's walks leave (measured: 0.2 units a tic
-    walking back) has nothing to learn from."""
-    f = torch.from_numpy(flip)
-    sign = torch.tensor([-1.0, 1.0, -1.0, 1.0])
-    actions = torch.where(f[:, None, None], actions[..., MIRROR], actions)
-    motions = torch.where(f[:, None, None], motions * sign, motions)
-    features = torch.where(f[:, None], features.view(-1, 6, 8).flip(-1).reshape(len(f), -1), features)
-    target = torch.where(f[:, None], target * sign, target)
-    return actions, motions, features, target
 
 
 @torch.no_grad()
@@ -393,7 +371,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--painter-minutes", type=float, default=60)
     p.add_argument("--motion-depth", choices=("net", "engine"), default="net",
                    help="the depth the motion net trains on: the depth net's, as at play, or the engine's buffer")
-    p.add_argument("--motion-mirror", action="store_true", help="the motion net also trains on its data mirrored left to right")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -440,7 +417,7 @@ def run(argv: list[str]) -> int:
     depth, motion, painter, light = DepthNet(cfg), MotionNet(cfg), Painter(cfg), Light()
     stages = (("geo_depth", depth, lambda: DepthLoss(depth, data, a.batch * 2), a.depth_minutes, a.lr),
               ("geo_motion", motion, lambda: MotionLoss(motion, data, 256, depth=depth if a.motion_depth == "net" else None,
-                                                        cache=out / "data", mirror=a.motion_mirror),
+                                                        cache=out / "data"),
                a.motion_minutes, a.lr),
               ("geo_painter", painter, lambda: PainterLoss(painter, depth, motion, data, a.batch, a.ctx_noise,
                                                            a.offset_noise, a.rollout, light),

@@ -18,7 +18,7 @@ from model.train.dataset import read_npz, shard_paths, write_npz  # noqa: E402
 from model.train.geodata import load_geo  # noqa: E402
 from model.nets.geonets import depth_features  # noqa: E402
 from model.nets.tokenizer import frames_to_float  # noqa: E402
-from model.train.geotrain import DepthLoss, MotionLoss, mirrored, motion_features, motion_inputs, train  # noqa: E402
+from model.train.geotrain import DepthLoss, MotionLoss, motion_features, motion_inputs, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,7 @@ def test_depth_and_motion_losses_fall(geo_capture, tmp_path):
     data = load_geo([geo_capture])
     cfg = GEO_PRESETS["tiny"]
     for i, (name, net, make) in enumerate((("geo_depth", DepthNet(cfg), lambda n: DepthLoss(n, data, 4)),
-                            ("geo_motion", MotionNet(cfg), lambda n: MotionLoss(n, data, 64)),
-                            ("geo_motion", MotionNet(cfg), lambda n: MotionLoss(n, data, 64, mirror=True)))):
+                            ("geo_motion", MotionNet(cfg), lambda n: MotionLoss(n, data, 64)))):
         loss = make(net)
         before = _mean_loss(loss, 4)
         train(name, loss, net, tmp_path / str(i), minutes=5, lr=3e-3, seed=0, max_steps=60)
@@ -80,24 +79,6 @@ def test_the_motion_net_trains_on_the_depth_it_sees_at_play(geo_capture, tmp_pat
         next(depth.parameters()).add_(0.5)
     np.testing.assert_allclose(motion_features(data, depth, cache=tmp_path).numpy()[:300],
                                depth_features(depth(frames)[0]).detach().numpy(), atol=0.05)
-
-
-def test_a_mirrored_tic_swaps_left_and_right():
-    from model.play.world import BUTTONS, action_from_names
-    rng = np.random.default_rng(0)
-    actions = torch.from_numpy(np.stack([[action_from_names({"MOVE_FORWARD", "MOVE_LEFT", "TURN_RIGHT"})] * 8] * 2)).float()
-    motions, target = torch.from_numpy(rng.normal(size=(2, 8, 4))).float(), torch.tensor([[3.5, 8.0, -1.0, 0.5]] * 2)
-    features = torch.from_numpy(rng.normal(size=(2, 48))).float()
-    flip = np.array([True, False])
-    a, m, f, t = mirrored(flip, actions, motions, features, target)
-    held = {BUTTONS[i] for i in np.flatnonzero(a[0, -1].numpy())}
-    assert held == {"MOVE_FORWARD", "MOVE_RIGHT", "TURN_LEFT"}
-    torch.testing.assert_close(t[0], torch.tensor([-3.5, 8.0, 1.0, 0.5]))
-    torch.testing.assert_close(f[0].view(6, 8), features[0].view(6, 8).flip(-1))
-    for got, want in zip((a[1], m[1], f[1], t[1]), (actions[1], motions[1], features[1], target[1])):
-        torch.testing.assert_close(got, want)                        # not flipped: as it was
-    for got, want in zip(mirrored(flip, a, m, f, t), (actions, motions, features, target)):
-        torch.testing.assert_close(got, want)                        # twice: the original
 
 
 def test_cli_trains_resumes_and_exports_a_pack(geo_capture, tmp_path):
