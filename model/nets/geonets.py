@@ -161,10 +161,10 @@ class MotionNet(nn.Module):
         nn.init.zeros_(self.net[4].bias[:3])
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        own = {**dict(self.named_buffers()), **dict(self.named_parameters())}
         for name in ("walk_friction", "walk_thrust", "rest_speed.weight", "rest_speed.bias"):
             # weights from before the walk or the rest's speed: zeros, as they ran
-            state_dict.setdefault(prefix + name, torch.zeros_like(self.get_parameter(name) if "." in name
-                                                                  else getattr(self, name)))
+            state_dict.setdefault(prefix + name, torch.zeros_like(own[name]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def set_walk(self, actions: np.ndarray, last: np.ndarray, target: np.ndarray) -> dict:

@@ -93,8 +93,13 @@ def load_geo_cached(dirs, cache: Path, max_frames: int | None = None, exclude_ma
     parts = {"frames": data.base.frames, "actions": data.base.actions, "episode": data.base.episode,
              "map_index": data.base.map_index, "depth": data.depth, "motion": data.motion, "pose": data.pose}
     for name, array in parts.items():
-        tmp = cache / f"{name}.tmp.npy"
-        np.save(tmp, array, allow_pickle=False)
-        os.replace(tmp, cache / f"{name}.npy")
+        save_npy_whole(cache / f"{name}.npy", array)
     (cache / "key.json").write_text(json.dumps(key))
     return data
+
+
+def save_npy_whole(path: Path, array: np.ndarray) -> None:
+    """`np.save` through a .tmp beside `path`, so that `path` is never half a file."""
+    tmp = path.with_name(path.stem + ".tmp.npy")
+    np.save(tmp, array, allow_pickle=False)
+    os.replace(tmp, path)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from model.play.progress import Progress
 from model.play.memory import MIN_AGE, pick_view, relative_motion
 from model.train.atlas_build import FRAMES as ATLAS_VIEWS, atlas_from
 from model.train.map_build import VIEWS as MAP_VIEWS, build_map
-from model.train.geodata import GeoData, load_geo_cached
+from model.train.geodata import GeoData, load_geo_cached, save_npy_whole
 from model.train.light_fit import PAIRS as LIGHT_PAIRS, STAGE as LIGHT_STAGE, fit_light, save_light
 from model.train.runs import load_stage, stage_config, stage_meta
 from model.train.trainer import HOLDOUT_MAPS, Stage, train_stage, use_bf16
@@ -185,8 +184,7 @@ def motion_features(data: GeoData, depth: DepthNet | None = None, chunk: int = 2
     if cache is not None:             # 10 minutes of two cores for 200,000 frames: kept for the run's next stage
         cache.mkdir(parents=True, exist_ok=True)
         (cache / "motion_features.json").unlink(missing_ok=True)
-        np.save(cache / "motion_features.tmp.npy", features.numpy(), allow_pickle=False)
-        os.replace(cache / "motion_features.tmp.npy", cache / "motion_features.npy")
+        save_npy_whole(cache / "motion_features.npy", features.numpy())
         (cache / "motion_features.json").write_text(json.dumps({"key": key.hexdigest()}))
     return features
 
