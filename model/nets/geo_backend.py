@@ -47,8 +47,8 @@ class TorchGeoBackend:
 
     @torch.inference_mode()
     def recall(self, frame, depth, motion):
-        warped, valid = recall(self._t(frame), self._t(depth), self._t(motion), self.world.light)
-        return warped.cpu().numpy(), valid.cpu().numpy()
+        out = recall(self._t(frame), self._t(depth), self._t(motion), self.world.light, smooth=True)
+        return [o.cpu().numpy() for o in out]
 
     @torch.inference_mode()
     def paint(self, **inputs) -> np.ndarray:

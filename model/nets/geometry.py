@@ -88,7 +88,8 @@ def _sample(image: torch.Tensor, u_s, v_s, mode: str = "bilinear", padding: str 
 
 def reproject(image: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor,
               cam: Camera = CAMERA, iterations: int = 2, mode: str = "bilinear",
-              occlusion: bool = True, padding: str = "border", depths: bool = False):
+              occlusion: bool = True, padding: str = "border", depths: bool = False,
+              also: str | None = None):
     """Warp `image` (B, C, H, W), seen with `depth` (B, H, W) map units, by `motion` (B, 4).
 
     Backward warping needs the target view's depth, which is unknown: start from the source
@@ -100,6 +101,8 @@ def reproject(image: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor,
     `occlusion`, valid means inside the old view only. `padding` is grid_sample's, for what
     lies outside the old view ("reflection" mirrors the view's texture into it). With
     `depths`, also each warped pixel's depth in the old view and in the new one (B, H, W).
+    With `also` (a grid_sample mode), also the image sampled in that mode at the same points
+    (border padding), appended last.
     """
     b, _, h, w = image.shape
     u, v = pixel_grid(h, w, image.device)
@@ -116,9 +119,8 @@ def reproject(image: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor,
     inside = (u_s >= 0.5) & (u_s <= w - 0.5) & (v_s >= 0.5) & (v_s <= h - 0.5)   # both bilinear taps
     agree = (t - guess).abs() <= 0.1 * guess + cam.depth_unit
     valid = ((inside & agree) if occlusion else inside).to(image.dtype)[:, None]
-    if depths:
-        return _sample(image, u_s, v_s, mode, padding), valid, seen, t
-    return _sample(image, u_s, v_s, mode, padding), valid
+    out = (_sample(image, u_s, v_s, mode, padding), valid) + ((seen, t) if depths else ())
+    return out + ((_sample(image, u_s, v_s, also),) if also else ())
 
 
 def yaw_warp_x(x: torch.Tensor, dyaw_deg: float, cam: Camera = CAMERA) -> torch.Tensor:

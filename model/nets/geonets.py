@@ -352,7 +352,7 @@ def lookup(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 FAR_SEEN = 4.0   # depth at the buffer's far clip is "at least this far": taken as FAR_SEEN x the clip
 
 
-def recall(frame, depth, motion, light: Light | None = None):
+def recall(frame, depth, motion, light: Light | None = None, smooth: bool = False):
     """A kept frame (the anchor or a keyframe; any channels: colour and trust) seen from the new
     camera, pixels copied whole so that content carried over many frames stays sharp, and
     what it covers; outside the old view it mirrors the view's own texture (not valid: the
@@ -363,14 +363,23 @@ def recall(frame, depth, motion, light: Light | None = None):
     never relit, as painted pixels are), and colours come out relit for their new depth, the
     last channel then saying that depth. The depth a colour was seen at travels with it, so
     re-anchoring on a frame whose depth the depth net guesses anew never lights a pixel twice
-    (measured: lit from the depth net's guess at each re-anchor, near floors went white)."""
+    (measured: lit from the depth net's guess at each re-anchor, near floors went white).
+
+    With `smooth`, also the frame's colour and trust channels read between pixels (bicubic, relit
+    alike): what the view shows, while the whole pixels are what is carried on (SMOOTH_SHOWN)."""
     depth = torch.where(depth > 0.9 * CAMERA.far, FAR_SEEN * CAMERA.far, depth)
+    also = "bicubic" if smooth else None
     if light is None:
-        return reproject(frame, depth, motion, mode="nearest", occlusion=False, padding="reflection")
-    warped, valid, _, depth_to = reproject(frame, depth, motion, mode="nearest", occlusion=False,
-                                           padding="reflection", depths=True)
-    seen = warped[:, -1:]                                                   # (B, 1, H, W)
-    lit = valid * (seen > 0).to(valid.dtype)
-    colour = light(warped[:, :3], seen[:, 0], depth_to, lit)
-    seen = lit * depth_to[:, None] + (1 - lit) * seen
-    return torch.cat([colour, warped[:, 3:-1], seen], dim=1), valid
+        out = reproject(frame, depth, motion, mode="nearest", occlusion=False, padding="reflection", also=also)
+        return out if not smooth else (*out[:2], torch.cat([out[2][:, :3].clamp(-1, 1), out[2][:, 3:4]], dim=1))
+    warped, valid, _, depth_to, *between = reproject(frame, depth, motion, mode="nearest", occlusion=False,
+                                                     padding="reflection", depths=True, also=also)
+    seen_at = warped[:, -1:]                                                # (B, 1, H, W)
+    lit = valid * (seen_at > 0).to(valid.dtype)
+    colour = light(warped[:, :3], seen_at[:, 0], depth_to, lit)
+    seen = lit * depth_to[:, None] + (1 - lit) * seen_at
+    out = (torch.cat([colour, warped[:, 3:-1], seen], dim=1), valid)
+    if not smooth:
+        return out
+    shown = light(between[0][:, :3].clamp(-1, 1), seen_at[:, 0], depth_to, lit)
+    return (*out, torch.cat([shown, between[0][:, 3:4]], dim=1))

@@ -18,8 +18,11 @@ keyframe of trusted pixels replaces painted ones when the camera looks at them a
 The context is fixed-size: the newest frame, rings of the last K actions and camera
 motions (the motion net's inputs), the camera's pose (the sum of its predicted motions)
 and the keyframe memory (model.play.memory). Every frame is quantized to uint8 before it becomes
-the next context, exactly as the player shows it and as the training frames were, so a
-replay from the same inputs rebuilds the same frames bit for bit.
+the next context, as the training frames were, so a replay from the same inputs rebuilds the
+same frames bit for bit. What the player shows is that frame with its carried pixels read
+between pixels from the frames they were kept in (bicubic, once), where the context keeps
+them whole: whole pixels put each up to half a pixel off, a view read between pixels again
+at every re-anchor would blur.
 """
 from __future__ import annotations
 
@@ -59,6 +62,9 @@ IMAGINE_BAND = 0.25    # the outer quarter of the view's columns on each side...
 IMAGINE_AT = 0.08      # ...painted on this share of it: the next step places an atlas view there
 MAP_MARGIN = 0.15      # a map view replaces the seed frame's pixels only if this much nearer the view
 MAP_VIEWS = 3          # map views warped into each new view, nearest on top (measured: 1 -> 3, +0.9 dB at 1 s)
+SHOWN_NEAR_WEAPON = 0.5   # a shown pixel read between pixels this much toward the weapon's mark shows the whole pixel
+LAYER = 8              # channels of a warped layer: colour, trust, seen depth, colour as shown
+SHOWN = [0, 1, 2, 5, 6, 7]    # a layer's colours carried on and as shown
 
 
 @dataclass
@@ -91,6 +97,7 @@ class Kept:
 class GeoSnapshot:
     frame_index: int
     frame: np.ndarray
+    shown: np.ndarray
     actions: np.ndarray
     motions: np.ndarray
     rng_state: dict
@@ -182,7 +189,8 @@ class GeoSession(SessionControls):
         self.frame_index = -1
         self.last_steps_used = settings.steps
         self._rng = np.random.Generator(np.random.PCG64(0))
-        self._frame = None
+        self._frame = None                         # the frame carried on: whole pixels (the next step's context)
+        self._shown = None                         # the frame shown: the anchor's pixels read between pixels
         self._actions = np.zeros((self.history, N_BUTTONS), np.float32)   # applied before now, oldest first
         self._motions = np.zeros((self.history, 4), np.float32)
         self._pose = np.zeros(4)                   # x, y, eye z, yaw: the session's own coordinates
@@ -228,7 +236,7 @@ class GeoSession(SessionControls):
         self.memory.clear()
         self.memory_share = self.painted_share = 0.0
         self.frame_index = self._seed_index = len(seed.frames) - 1
-        self._frame = np.ascontiguousarray(seed.frames[-1]).copy()
+        self._frame = self._shown = np.ascontiguousarray(seed.frames[-1]).copy()
         self._trust = np.ones(self.pack.frame_hw, np.uint8)        # a seed frame is a seen frame
         self._anchor = self._sprite = self._seen = self._imagined = None
         self._want, self.imagined_share, self.map_share = 0, 0.0, 0.0
@@ -236,7 +244,7 @@ class GeoSession(SessionControls):
         if self.worldmap is not None and self.settings.map:
             depth = np.asarray(self.backend.observe(to_float(self._frame), self._actions[None], self._motions[None])[4])
             self.located = self.worldmap.locate(self._frame, depth.reshape(self.pack.frame_hw))
-        return self._frame
+        return self._shown
 
     def step(self, action: np.ndarray) -> np.ndarray:
         if self._frame is None:
@@ -280,13 +288,16 @@ class GeoSession(SessionControls):
         x0, pass_ms = self._paint(prior, np.maximum(valid, keep), prev, weapon, a, memory[:, :3], memory_valid)
         t2 = time.perf_counter()
         if self.settings.carry:
-            frame, self._trust, self._seen = self._composite(x0, anchor, keep, memory, memory_valid * world, closer,
-                                                             anchor_world, imagined, imagined_keep, from_map)
-            frame = np.where(weapon > 0.5, self._sprite[1], frame)
+            frame, shown, self._trust, self._seen = self._composite(x0, anchor, keep, memory, memory_valid * world,
+                                                                    closer, anchor_world, imagined, imagined_keep,
+                                                                    from_map)
+            frame, shown = (np.where(weapon > 0.5, self._sprite[1], f) for f in (frame, shown))
             self._want = self._wanted_side(self._painted & (weapon[0, 0] < 0.5))
         else:                            # the ablation: the painter's own frame
             frame, self._trust, self._seen = x0, np.zeros_like(self._trust), np.zeros(self.pack.frame_hw, np.float32)
+            shown = frame
         self._frame = to_u8(frame)
+        self._shown = self._frame if shown is frame else to_u8(shown)
         self._actions, self._pose = actions, pose
         self._motions = np.concatenate([self._motions[1:], motion[None]])
         self.frame_index += 1
@@ -294,7 +305,7 @@ class GeoSession(SessionControls):
             self._anchor = None                                          # the next step anchors on this frame
         self.timings = GeoTimings(dynamics_ms=(t2 - t1) * 1e3, geometry_ms=(t1 - t0) * 1e3,
                                   other_ms=(time.perf_counter() - t2) * 1e3, passes=len(pass_ms), pass_ms=pass_ms)
-        return self._frame
+        return self._shown
 
     def _anchor_spent(self, cover: float) -> bool:
         turn, dist = view_distance(self._anchor.pose[None], self._pose)
@@ -306,24 +317,33 @@ class GeoSession(SessionControls):
         return depth.astype(np.float32) if self._seen is None else self._seen
 
     def _warp(self, frame, trust, depth, motion, seen, hide=None):
-        """A kept frame moved by `motion`: (1, 5, H, W) colour, trust and seen depth (relit, with
-        the light), and its cover (1, 1, H, W).
+        """A kept frame moved by `motion`: (1, 8, H, W) colour, trust, seen depth (relit, with
+        the light) and the colours as shown, its cover (1, 1, H, W) and where it shows the world.
+        The colours shown are read between pixels where the recall graph does so and the frame
+        covers, and are the whole pixels where that reading reaches into the weapon (packs
+        before: always).
         Kept frames show the weapon where the session holds it (or where `hide` says); its
         pixels go with trust -1, so that nothing takes the sprite for the world (measured:
         copies of the weapon spread along the floor over a long walk)."""
         mark = trust.astype(np.float32) - 2.0 * (self._sprite[0][0, 0] if hide is None else hide)
         channels = [to_float(frame), mark[None, None]] + ([seen[None, None]] if self._lit else [])
-        warped, ok = self.backend.recall(np.concatenate(channels, axis=1), depth[None],
-                                         np.asarray(motion, np.float32)[None])
+        warped, ok, *between = self.backend.recall(np.concatenate(channels, axis=1), depth[None],
+                                                   np.asarray(motion, np.float32)[None])
         warped, ok = np.asarray(warped, np.float32), np.asarray(ok, np.float32)
         world = warped[:, 3:4] > -0.5
         seen = warped[:, 4:5] if self._lit else np.zeros_like(ok)
-        return np.concatenate([warped[:, :3], np.maximum(warped[:, 3:4], 0), seen], axis=1), ok * world, world
+        shown = warped[:, :3]
+        if between:
+            between = np.asarray(between[0], np.float32)
+            read = (ok > 0.5) & (np.abs(between[:, 3:4] - warped[:, 3:4]) < SHOWN_NEAR_WEAPON)
+            shown = np.where(read, between[:, :3], shown)
+        layer = np.concatenate([warped[:, :3], np.maximum(warped[:, 3:4], 0), seen, shown], axis=1)
+        return layer, ok * world, world
 
     def _recall(self, depth, pose: np.ndarray):
         """Keep the current frame if it shows something new; recall what saw the next view."""
         hw = tuple(self.pack.frame_hw)
-        nothing = np.zeros((1, 5) + hw, np.float32), np.zeros((1, 1) + hw, np.float32), None
+        nothing = np.zeros((1, LAYER) + hw, np.float32), np.zeros((1, 1) + hw, np.float32), None
         if not self.settings.memory:
             return nothing
         self.memory.consider(self._frame, self._trust, depth[0], self._pose, self.frame_index, self._resting(),
@@ -336,12 +356,12 @@ class GeoSession(SessionControls):
         # and a keyframe warped by that drift lands rows off.
         motion = found[-1] * np.array([1, 1, 1, 0], np.float32)
         frame, trust, depth, seen = found[:-1]
-        memory, memory_valid, _ = self._warp(frame, trust, depth, motion, seen)
+        memory, memory_valid, *_ = self._warp(frame, trust, depth, motion, seen)
         return memory, memory_valid, motion
 
     def _mapped(self, pose: np.ndarray):
         """The MAP_VIEWS map views nearest the camera's place on the map, warped into the new view
-        (nearest on top): (1, 5, H, W), where they cover (1, 1, H, W) and the nearest's view gap;
+        (nearest on top): (1, LAYER, H, W), where they cover (1, 1, H, W) and the nearest's view gap;
         None unless the session is located."""
         if self.located is None or not self.settings.map:
             return None
@@ -353,7 +373,7 @@ class GeoSession(SessionControls):
             # at the current eye height, as _recall: the summed eye height drifts
             motion = relative_motion(self.worldmap.pose[k], here) * np.array([1, 1, 1, 0], np.float32)
             depth = self.worldmap.depth(k)
-            warped, ok, _ = self._warp(self.worldmap.frame(k), seen, depth, motion, depth,
+            warped, ok, *_ = self._warp(self.worldmap.frame(k), seen, depth, motion, depth,
                                        (~self.worldmap.world(k)).astype(np.float32))
             layer = warped if layer is None else np.where(ok > 0.5, warped, layer)
             valid = ok if valid is None else np.maximum(ok, valid)
@@ -361,7 +381,7 @@ class GeoSession(SessionControls):
 
     def _imagine(self, depth: np.ndarray, pose: np.ndarray, weapon: np.ndarray):
         """The atlas view beside the camera, seen from `pose`: placed anew on the side the last
-        frame left unseen (model.play.atlas), else the one placed before; (1, 5, H, W) and where
+        frame left unseen (model.play.atlas), else the one placed before; (1, LAYER, H, W) and where
         it shows the world off the weapon (1, 1, H, W), or (None, None) without one."""
         if self.atlas is None or not self.settings.imagine:
             return None, None
@@ -373,7 +393,7 @@ class GeoSession(SessionControls):
             return None, None
         kept = self._imagined
         motion = relative_motion(kept.pose, pose) * np.array([1, 1, 1, 0], np.float32)   # eye height: as _recall
-        imagined, valid, _ = self._warp(kept.frame, kept.trust, kept.depth, motion, kept.seen, kept.hide)
+        imagined, valid, *_ = self._warp(kept.frame, kept.trust, kept.depth, motion, kept.seen, kept.hide)
         return imagined, valid * (1.0 - weapon)
 
     def _placed(self, pick, hw) -> Kept:
@@ -410,23 +430,28 @@ class GeoSession(SessionControls):
         mirrored texture (a regression painter's own detail is the mean: flat), and trust 0,
         so that the memory replaces them once the camera sees them again; but where an atlas
         view placed beside the camera covers them, they are its, carried from then on as seen.
-        Returns the frame, its trust and its seen depths (0 where painted: the light leaves
-        those alone)."""
+        The frame shown is the same but that its carried pixels are read between pixels (each
+        layer's last three channels): the frame carried on keeps them whole, so re-anchoring
+        never resamples a pixel twice, and the view shows each one resampled once from a kept
+        frame (measured: whole pixels put each up to half a pixel off, 0.5 dB at horizon 1).
+        Returns the frame, the frame shown, its trust and its seen depths (0 where painted: the
+        light leaves those alone)."""
         anchor_trust, memory_trust = anchor[:, 3:4] * keep, memory[:, 3:4] * memory_keep
         use_memory = (memory_keep > 0.5) & ((keep < 0.5) | memory_closer | (memory_trust > anchor_trust + TRUST_MARGIN))
-        carried = np.where(use_memory, memory[:, :3], anchor[:, :3])
+        carried = np.where(use_memory, memory[:, SHOWN], anchor[:, SHOWN])       # carried on, and as shown
         if detail is not None:           # uncovered pixels whose mirrored source is the weapon: the painter's
-            carried = np.where(use_memory | (keep > 0.5) | detail, carried, x0)
+            carried = np.where(use_memory | (keep > 0.5) | detail, carried, np.concatenate([x0, x0], axis=1))
         trust = np.where(use_memory, memory_trust, anchor_trust)
         seen = np.where(use_memory, memory[:, 4:5], anchor[:, 4:5])
         uncovered = (keep < 0.5) & ~use_memory
         use_imagined = uncovered & (imagined_keep > 0.5) if imagined is not None else np.zeros_like(uncovered)
         if use_imagined.any():
-            carried = np.where(use_imagined, imagined[:, :3], carried)
+            carried = np.where(use_imagined, imagined[:, SHOWN], carried)
             trust = np.where(use_imagined, imagined[:, 3:4], trust)
             seen = np.where(use_imagined, imagined[:, 4:5], seen)
         gain = np.where(trust > 0.5, SHADE_SEEN, 1.0).astype(np.float32)
-        frame = carried + gain * box_mean(x0 - carried, SHADE_RADIUS, axes=(2, 3))
+        shade = gain * box_mean(x0 - carried[:, :3], SHADE_RADIUS, axes=(2, 3))
+        frame, shown = carried[:, :3] + shade, carried[:, 3:] + shade
         painted = uncovered & ~use_imagined
         seen = np.where(painted, 0.0, seen)
         self.memory_share = float((use_memory if from_map is None else use_memory & ~from_map).mean())
@@ -434,7 +459,7 @@ class GeoSession(SessionControls):
         self.imagined_share = float(use_imagined.mean())
         self.map_share = float((use_memory & from_map).mean()) if from_map is not None else 0.0
         self._painted = painted[0, 0]
-        return frame, (trust[0, 0] > 0.5).astype(np.uint8), seen[0, 0].astype(np.float32)
+        return frame, shown, (trust[0, 0] > 0.5).astype(np.uint8), seen[0, 0].astype(np.float32)
 
     def _paint(self, prior, valid, prev, weapon, action, memory, memory_valid):
         """Euler steps of the straight path x_tau = (1 - tau) x0 + tau noise, tau 1 -> 0.
@@ -457,7 +482,7 @@ class GeoSession(SessionControls):
         return x0, pass_ms
 
     def snapshot(self) -> GeoSnapshot:
-        return GeoSnapshot(self.frame_index, self._frame, self._actions.copy(), self._motions.copy(),
+        return GeoSnapshot(self.frame_index, self._frame, self._shown, self._actions.copy(), self._motions.copy(),
                            self._rng.bit_generator.state, self._pose.copy(), self.memory.snapshot(),
                            self._trust, self._anchor, self._sprite, self._seen, self._imagined, self._want,
                            self.located)
@@ -465,12 +490,12 @@ class GeoSession(SessionControls):
     def restore(self, snap: GeoSnapshot) -> np.ndarray:
         if not isinstance(snap, GeoSnapshot):
             raise UserError("snapshot is not of a geometry world session")
-        self.frame_index, self._frame = snap.frame_index, snap.frame
+        self.frame_index, self._frame, self._shown = snap.frame_index, snap.frame, snap.shown
         self._actions, self._motions = snap.actions.copy(), snap.motions.copy()
         self._rng.bit_generator.state = snap.rng_state
         self._pose = snap.pose.copy()
         self.memory.restore(snap.memory)
         self._trust, self._anchor, self._sprite, self._seen = snap.trust, snap.anchor, snap.sprite, snap.seen
         self._imagined, self._want, self.located = snap.imagined, snap.want, snap.located
-        return self._frame
+        return self._shown
 

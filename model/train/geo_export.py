@@ -3,7 +3,8 @@
     observe.onnx  frame (1,3,96,128), actions (1,K,8), motions (1,K,4) -> prior (1,3,96,128),
                   valid (1,1,96,128), weapon (1,1,96,128), motion (1,4), depth (1,96,128)
     recall.onnx   frame (1,5,96,128): colour, trust and the depth each colour was seen at, depth (1,96,128),
-                  motion (1,4) -> memory (1,5,96,128): relit, memory_valid (1,1,96,128); nearest-pixel warp
+                  motion (1,4) -> memory (1,5,96,128): relit, memory_valid (1,1,96,128); nearest-pixel warp;
+                  shown (1,4,96,128): colour and trust read bicubic at the same points, relit (packs before: none)
     painter.onnx  x_tau, tau (1,), prior, valid, prev, weapon, action (1,8), ctx_noise (1,),
                   memory, memory_valid -> x0
 
@@ -53,7 +54,7 @@ class Recall(nn.Module):
         self.light = light
 
     def forward(self, frame, depth, motion):
-        return recall(frame, depth, motion, self.light)
+        return recall(frame, depth, motion, self.light, smooth=True)
 
 
 def load_geo_run(run: Path) -> tuple[GeoWorld, dict]:
@@ -148,7 +149,7 @@ def export_geo_onnx(world: GeoWorld, out: Path) -> dict[str, Path]:
                     ["frame", "actions", "motions"], ["prior", "valid", "weapon", "motion", "depth"]),
         "recall": (Recall(world.light), (torch.full((1, 5, FRAME_H, FRAME_W), 100.0), torch.full((1, FRAME_H, FRAME_W), 100.0),
                                           torch.zeros(1, 4)),
-                   ["frame", "depth", "motion"], ["memory", "memory_valid"]),
+                   ["frame", "depth", "motion"], ["memory", "memory_valid", "shown"]),
         "painter": (world.painter, (img, torch.ones(1), img, mask, img, mask, torch.zeros(1, N_BUTTONS),
                                     torch.zeros(1), img, mask),
                     ["x_tau", "tau", "prior", "valid", "prev", "weapon", "action", "ctx_noise", "memory",

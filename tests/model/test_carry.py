@@ -29,6 +29,46 @@ def test_a_recalled_view_only_copies_pixels_of_the_kept_frame():
     assert set(np.round(warped.numpy().ravel(), 6)) <= source
 
 
+def test_the_shown_colours_read_between_pixels_where_the_carried_ones_are_whole():
+    """The recall graph's third output is the same warp read bicubic: at rest it is the kept
+    frame itself, under a sub-pixel motion it holds values no kept pixel has (while the
+    carried colours still only copy), and it is the same picture."""
+    frame = torch.from_numpy(np.kron(np.random.default_rng(4).uniform(-1, 1, (1, 3, 24, 32)),
+                                     np.ones((1, 1, 4, 4))).astype(np.float32))   # 4x4 blocks: smooth enough to read between
+    kept = torch.cat([frame, torch.ones(1, 1, 96, 128)], dim=1)
+    depth = torch.full((1, 96, 128), 120.0)
+    _, _, still = recall(kept, depth, torch.zeros(1, 4), smooth=True)
+    np.testing.assert_allclose(still[:, :3].numpy(), frame.numpy(), atol=1e-5)
+    warped, valid, shown = recall(kept, depth, torch.tensor([[0.4, 1.3, 0.7, 0.0]]), smooth=True)
+    inside = valid[0, 0].numpy() > 0.5
+    source = set(np.round(frame.numpy().ravel(), 6))
+    between = ~np.isin(np.round(shown[0, :3].numpy(), 6), list(source))[:, inside]
+    assert between.mean() > 0.2
+    assert set(np.round(warped[:, :3].numpy().ravel(), 6)) <= source
+    assert np.abs(shown[0, :3].numpy() - warped[0, :3].numpy())[:, inside].mean() < 0.1
+
+
+def test_the_view_shows_the_anchor_read_between_pixels_and_carries_it_whole(geo_pack):
+    """A step from an anchor seen a little off the camera: the frame returned (shown) differs
+    from the frame carried on only where the anchor covers, by a little, and a snapshot gives
+    back the frame shown."""
+    _, session = _session(geo_pack)
+    session.step(np.zeros(8, np.uint8))
+    depth = np.full((96, 128), 150.0, np.float32)
+    session._anchor = Kept(session._frame, session._trust, depth, advance_pose(session.pose, [0.6, -1.7, 2.3, 0.0]),
+                           session.frame_index, depth)
+    snap = session.snapshot()
+    shown = session.step(np.zeros(8, np.uint8)).astype(int)
+    carried = session._frame.astype(int)
+    differ = (shown != carried).any(axis=2)
+    assert differ.mean() > 0.2
+    assert np.abs(shown - carried).mean() < 12
+    assert not differ[session._painted].any()                         # painted pixels are the same in both
+    again = session.snapshot()
+    session.restore(snap)
+    assert (session.restore(again) == shown).all()
+
+
 def test_clipped_depth_counts_as_far_so_walking_past_the_clip_keeps_the_view():
     """Walk 600 units (past the 504-unit far clip) toward a view of clipped depth: taken as
     far, it grows a little; taken at the clip it would fold into a few pixels."""
@@ -46,18 +86,23 @@ def _session(geo_pack):
     return world, session
 
 
+def _layer(colour, trust, seen):
+    """A warped layer as the session composites it: colour, trust, seen depth, colour as shown."""
+    return np.concatenate([colour, trust, seen, colour], axis=1)
+
+
 def test_trusted_memory_replaces_painted_pixels_and_not_seen_ones(geo_pack):
     """The anchor's left half was seen, its right half painted; a trusted keyframe covers all.
     Carried pixels take SHADE_SEEN of the painter's smoothed change."""
     _, session = _session(geo_pack)
     hw = (1, 1, 96, 128)
     seen = np.full(hw, 100.0, np.float32)                                 # the depth each colour was seen at
-    anchor = np.concatenate([np.full((1, 3, 96, 128), 0.5, np.float32), np.zeros(hw, np.float32), seen], axis=1)
+    anchor = _layer(np.full((1, 3, 96, 128), 0.5, np.float32), np.zeros(hw, np.float32), seen)
     anchor[:, 3, :, :64] = 1.0
-    memory = np.concatenate([np.full((1, 3, 96, 128), -0.5, np.float32), np.ones(hw, np.float32), 2 * seen], axis=1)
+    memory = _layer(np.full((1, 3, 96, 128), -0.5, np.float32), np.ones(hw, np.float32), 2 * seen)
     for painter in (0.5, 0.0):
         x0 = np.full((1, 3, 96, 128), painter, np.float32)
-        frame, trust, kept_seen = session._composite(x0, anchor, np.ones(hw, np.float32), memory, np.ones(hw, np.float32))
+        frame, _, trust, kept_seen = session._composite(x0, anchor, np.ones(hw, np.float32), memory, np.ones(hw, np.float32))
         np.testing.assert_allclose(frame[0, :, 10:-10, 10:54], 0.5 + SHADE_SEEN * (painter - 0.5), atol=1e-6)
         np.testing.assert_allclose(frame[0, :, 10:-10, 74:-10], -0.5 + SHADE_SEEN * (painter + 0.5), atol=1e-6)
         assert trust.all()
@@ -68,10 +113,10 @@ def test_trusted_memory_replaces_painted_pixels_and_not_seen_ones(geo_pack):
 def test_nothing_to_recall_leaves_the_anchor_and_marks_uncovered_pixels_painted(geo_pack):
     _, session = _session(geo_pack)
     hw = (1, 1, 96, 128)
-    anchor = np.concatenate([_scene(2).numpy(), np.ones(hw, np.float32), np.full(hw, 80.0, np.float32)], axis=1)
+    anchor = _layer(_scene(2).numpy(), np.ones(hw, np.float32), np.full(hw, 80.0, np.float32))
     keep = np.ones(hw, np.float32)
     keep[..., -8:] = 0                                  # the right edge: uncovered
-    frame, trust, seen = session._composite(anchor[:, :3].copy(), anchor, keep, np.zeros_like(anchor),
+    frame, _, trust, seen = session._composite(anchor[:, :3].copy(), anchor, keep, np.zeros_like(anchor),
                                             np.zeros(hw, np.float32))
     np.testing.assert_allclose(frame, anchor[:, :3], atol=1e-5)   # the painter agrees: detail kept exactly
     assert not trust[:, -8:].any() and trust[:, :-8].all()

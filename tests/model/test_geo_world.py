@@ -144,3 +144,4 @@ def test_a_pack_from_before_the_light_still_plays(geo_pack, tmp_path):
         runs.append(np.stack([session.step(np.eye(8, dtype=np.uint8)[k % 3]) for k in range(12)]))
     assert session.backend.recall_channels == 4 and not session._lit
     np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[1][-1], session._frame)     # no "shown" output: the view is the carried frame
