@@ -33,6 +33,10 @@ class TorchGeoBackend:
             raise UserError(f"{path}: weights do not match their config (missing {sorted(set(missing) - LIGHT_KEYS)}, "
                             f"unexpected {sorted(unexpected)})")
         self.world.eval().to(self.device)
+        from model.play.backends import ort_session, session_options
+        from model.play.geo_session import shows
+        # as the pack's recall graph: the view read between pixels only if it gives one
+        self.shows = shows(ort_session(pack.verified_model("recall"), session_options(), "CPUExecutionProvider"))
 
     def _t(self, a) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)
@@ -47,7 +51,7 @@ class TorchGeoBackend:
 
     @torch.inference_mode()
     def recall(self, frame, depth, motion):
-        out = recall(self._t(frame), self._t(depth), self._t(motion), self.world.light, smooth=True)
+        out = recall(self._t(frame), self._t(depth), self._t(motion), self.world.light, smooth=self.shows)
         return [o.cpu().numpy() for o in out]
 
     @torch.inference_mode()

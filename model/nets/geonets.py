@@ -366,20 +366,17 @@ def recall(frame, depth, motion, light: Light | None = None, smooth: bool = Fals
     (measured: lit from the depth net's guess at each re-anchor, near floors went white).
 
     With `smooth`, also the frame's colour and trust channels read between pixels (bicubic, relit
-    alike): what the view shows, while the whole pixels are what is carried on (SMOOTH_SHOWN)."""
+    alike): what the view shows, while the whole pixels are what is carried on
+    (model.play.geo_session)."""
     depth = torch.where(depth > 0.9 * CAMERA.far, FAR_SEEN * CAMERA.far, depth)
-    also = "bicubic" if smooth else None
-    if light is None:
-        out = reproject(frame, depth, motion, mode="nearest", occlusion=False, padding="reflection", also=also)
-        return out if not smooth else (*out[:2], torch.cat([out[2][:, :3].clamp(-1, 1), out[2][:, 3:4]], dim=1))
     warped, valid, _, depth_to, *between = reproject(frame, depth, motion, mode="nearest", occlusion=False,
-                                                     padding="reflection", depths=True, also=also)
-    seen_at = warped[:, -1:]                                                # (B, 1, H, W)
-    lit = valid * (seen_at > 0).to(valid.dtype)
-    colour = light(warped[:, :3], seen_at[:, 0], depth_to, lit)
-    seen = lit * depth_to[:, None] + (1 - lit) * seen_at
-    out = (torch.cat([colour, warped[:, 3:-1], seen], dim=1), valid)
-    if not smooth:
-        return out
-    shown = light(between[0][:, :3].clamp(-1, 1), seen_at[:, 0], depth_to, lit)
-    return (*out, torch.cat([shown, between[0][:, 3:4]], dim=1))
+                                                     padding="reflection", depths=True,
+                                                     also="bicubic" if smooth else None)
+    shown = [between[0][:, :3].clamp(-1, 1)] if smooth else []
+    if light is not None:
+        seen_at = warped[:, -1:]                                            # (B, 1, H, W)
+        lit = valid * (seen_at > 0).to(valid.dtype)
+        warped = torch.cat([light(warped[:, :3], seen_at[:, 0], depth_to, lit), warped[:, 3:-1],
+                            lit * depth_to[:, None] + (1 - lit) * seen_at], dim=1)
+        shown = [light(s, seen_at[:, 0], depth_to, lit) for s in shown]
+    return (warped, valid) + tuple(torch.cat([s, between[0][:, 3:4]], dim=1) for s in shown)

@@ -63,7 +63,7 @@ IMAGINE_AT = 0.08      # ...painted on this share of it: the next step places an
 MAP_MARGIN = 0.15      # a map view replaces the seed frame's pixels only if this much nearer the view
 MAP_VIEWS = 3          # map views warped into each new view, nearest on top (measured: 1 -> 3, +0.9 dB at 1 s)
 SHOWN_NEAR_WEAPON = 0.5   # a shown pixel read between pixels this much toward the weapon's mark shows the whole pixel
-LAYER = 8              # channels of a warped layer: colour, trust, seen depth, colour as shown
+LAYER = 8              # channels of a warped layer: colour, trust, seen depth, colour as shown (5 without)
 SHOWN = [0, 1, 2, 5, 6, 7]    # a layer's colours carried on and as shown
 
 
@@ -157,6 +157,12 @@ def to_u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((x[0].transpose(1, 2, 0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def shows(recall_session) -> bool:
+    """Whether a recall graph (an ONNX Runtime session) gives the view read between pixels:
+    its "shown" output (packs before it show the carried frame)."""
+    return any(o.name == "shown" for o in recall_session.get_outputs())
+
+
 class OrtGeoBackend:
     """ONNX Runtime sessions for the two graphs."""
 
@@ -167,6 +173,7 @@ class OrtGeoBackend:
         self._sessions = {role: ort_session(pack.verified_model(role), opts, provider) for role in GEO_MODELS}
         # 5 channels: colour, trust and the depth each colour was seen at (a pack with the light)
         self.recall_channels = int(self._sessions["recall"].get_inputs()[0].shape[1])
+        self.shows = shows(self._sessions["recall"])
 
     def observe(self, frame, actions, motions):
         return self._sessions["observe"].run(None, {"frame": frame, "actions": actions, "motions": motions})
@@ -202,6 +209,8 @@ class GeoSession(SessionControls):
         self._sprite: tuple[np.ndarray, np.ndarray] | None = None   # the weapon: mask (1,1,H,W), colours
         self._seen: np.ndarray | None = None       # the frame's: where None, each colour was seen at its depth
         self._lit = getattr(backend, "recall_channels", 5) == 5
+        self._shows = bool(getattr(backend, "shows", False))     # the view read between pixels (SHOWN)
+        self._layer = LAYER if self._shows else 5
         self.atlas: Atlas | None = pack_atlas(pack) if "atlas" in pack.meta["models"] else None
         self.imagined_share = 0.0                  # of the last frame: pixels from an atlas view
         self._imagined: Kept | None = None         # the atlas view placed beside the camera
@@ -291,13 +300,14 @@ class GeoSession(SessionControls):
             frame, shown, self._trust, self._seen = self._composite(x0, anchor, keep, memory, memory_valid * world,
                                                                     closer, anchor_world, imagined, imagined_keep,
                                                                     from_map)
-            frame, shown = (np.where(weapon > 0.5, self._sprite[1], f) for f in (frame, shown))
+            frame = np.where(weapon > 0.5, self._sprite[1], frame)
+            if self._shows:
+                shown = np.where(weapon > 0.5, self._sprite[1], shown)
             self._want = self._wanted_side(self._painted & (weapon[0, 0] < 0.5))
         else:                            # the ablation: the painter's own frame
             frame, self._trust, self._seen = x0, np.zeros_like(self._trust), np.zeros(self.pack.frame_hw, np.float32)
-            shown = frame
         self._frame = to_u8(frame)
-        self._shown = self._frame if shown is frame else to_u8(shown)
+        self._shown = to_u8(shown) if self._shows and self.settings.carry else self._frame
         self._actions, self._pose = actions, pose
         self._motions = np.concatenate([self._motions[1:], motion[None]])
         self.frame_index += 1
@@ -317,11 +327,11 @@ class GeoSession(SessionControls):
         return depth.astype(np.float32) if self._seen is None else self._seen
 
     def _warp(self, frame, trust, depth, motion, seen, hide=None):
-        """A kept frame moved by `motion`: (1, 8, H, W) colour, trust, seen depth (relit, with
-        the light) and the colours as shown, its cover (1, 1, H, W) and where it shows the world.
-        The colours shown are read between pixels where the recall graph does so and the frame
-        covers, and are the whole pixels where that reading reaches into the weapon (packs
-        before: always).
+        """A kept frame moved by `motion`: (1, 5, H, W) colour, trust and seen depth (relit, with
+        the light), and where the recall graph gives it (LAYER channels) the colours as shown,
+        its cover (1, 1, H, W) and where it shows the world. The colours shown are read between
+        pixels where the frame covers, and are the whole pixels where that reading reaches into
+        the weapon.
         Kept frames show the weapon where the session holds it (or where `hide` says); its
         pixels go with trust -1, so that nothing takes the sprite for the world (measured:
         copies of the weapon spread along the floor over a long walk)."""
@@ -332,18 +342,17 @@ class GeoSession(SessionControls):
         warped, ok = np.asarray(warped, np.float32), np.asarray(ok, np.float32)
         world = warped[:, 3:4] > -0.5
         seen = warped[:, 4:5] if self._lit else np.zeros_like(ok)
-        shown = warped[:, :3]
-        if between:
+        layer = [warped[:, :3], np.maximum(warped[:, 3:4], 0), seen]
+        if self._shows:
             between = np.asarray(between[0], np.float32)
             read = (ok > 0.5) & (np.abs(between[:, 3:4] - warped[:, 3:4]) < SHOWN_NEAR_WEAPON)
-            shown = np.where(read, between[:, :3], shown)
-        layer = np.concatenate([warped[:, :3], np.maximum(warped[:, 3:4], 0), seen, shown], axis=1)
-        return layer, ok * world, world
+            layer.append(np.where(read, between[:, :3], warped[:, :3]))
+        return np.concatenate(layer, axis=1), ok * world, world
 
     def _recall(self, depth, pose: np.ndarray):
         """Keep the current frame if it shows something new; recall what saw the next view."""
         hw = tuple(self.pack.frame_hw)
-        nothing = np.zeros((1, LAYER) + hw, np.float32), np.zeros((1, 1) + hw, np.float32), None
+        nothing = np.zeros((1, self._layer) + hw, np.float32), np.zeros((1, 1) + hw, np.float32), None
         if not self.settings.memory:
             return nothing
         self.memory.consider(self._frame, self._trust, depth[0], self._pose, self.frame_index, self._resting(),
@@ -438,20 +447,23 @@ class GeoSession(SessionControls):
         light leaves those alone)."""
         anchor_trust, memory_trust = anchor[:, 3:4] * keep, memory[:, 3:4] * memory_keep
         use_memory = (memory_keep > 0.5) & ((keep < 0.5) | memory_closer | (memory_trust > anchor_trust + TRUST_MARGIN))
-        carried = np.where(use_memory, memory[:, SHOWN], anchor[:, SHOWN])       # carried on, and as shown
+        colours = SHOWN if self._shows else slice(0, 3)                           # carried on (and as shown)
+        carried = np.where(use_memory, memory[:, colours], anchor[:, colours])
         if detail is not None:           # uncovered pixels whose mirrored source is the weapon: the painter's
-            carried = np.where(use_memory | (keep > 0.5) | detail, carried, np.concatenate([x0, x0], axis=1))
+            carried = np.where(use_memory | (keep > 0.5) | detail, carried,
+                               np.concatenate([x0, x0], axis=1) if self._shows else x0)
         trust = np.where(use_memory, memory_trust, anchor_trust)
         seen = np.where(use_memory, memory[:, 4:5], anchor[:, 4:5])
         uncovered = (keep < 0.5) & ~use_memory
         use_imagined = uncovered & (imagined_keep > 0.5) if imagined is not None else np.zeros_like(uncovered)
         if use_imagined.any():
-            carried = np.where(use_imagined, imagined[:, SHOWN], carried)
+            carried = np.where(use_imagined, imagined[:, colours], carried)
             trust = np.where(use_imagined, imagined[:, 3:4], trust)
             seen = np.where(use_imagined, imagined[:, 4:5], seen)
         gain = np.where(trust > 0.5, SHADE_SEEN, 1.0).astype(np.float32)
         shade = gain * box_mean(x0 - carried[:, :3], SHADE_RADIUS, axes=(2, 3))
-        frame, shown = carried[:, :3] + shade, carried[:, 3:] + shade
+        frame = carried[:, :3] + shade
+        shown = carried[:, 3:] + shade if self._shows else frame
         painted = uncovered & ~use_imagined
         seen = np.where(painted, 0.0, seen)
         self.memory_share = float((use_memory if from_map is None else use_memory & ~from_map).mean())
